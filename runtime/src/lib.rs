@@ -1,0 +1,39 @@
+//! gort-runtime: the core of gort, Go's runtime done the Rust way.
+//!
+//! Goroutines are futures, scheduled M:N by a work-stealing executor with Go's shape: per
+//! worker a 256-slot ring and a `runnext` slot, a global injector checked every 61 ticks,
+//! spinning and parking workers that never leave a runnable task waiting while a core idles,
+//! and a coop budget that makes a goroutine that never blocks yield anyway. The design essay of
+//! each part opens its module: `task` (the allocation, state word and handles), `scheduler`
+//! (queues, stealing, parking), `coop` (the budget), `blocking` (the blocking pool).
+//!
+//! Applications use the facade crate `gort`, which re-exports all of this.
+//!
+//! ```
+//! let rt = gort_runtime::Builder::new().workers(2).build().unwrap();
+//! let total = rt.block_on(async {
+//!     let hs: Vec<_> = (0..100u64).map(|i| gort_runtime::go(async move { i })).collect();
+//!     let mut total = 0;
+//!     for h in hs {
+//!         total += h.await.unwrap();
+//!     }
+//!     total
+//! });
+//! assert_eq!(total, 4950);
+//! ```
+
+mod blocking;
+mod builder;
+mod context;
+pub mod coop;
+mod executor;
+mod loom;
+pub mod runtime;
+mod scheduler;
+mod spawn;
+mod task;
+
+pub use builder::Builder;
+pub use executor::Runtime;
+pub use spawn::{block_on, block_on_local, go, spawn, spawn_blocking, yield_now};
+pub use task::{JoinError, JoinHandle};

@@ -1,0 +1,240 @@
+//! The work-stealing M:N scheduler: Go's G-M-P model over futures.
+//!
+//! # Pieces
+//!
+//! - **G**, the goroutine, is a task (`crate::task`): a future in one allocation, queued as a
+//!   `Notified` pointer.
+//! - **P**, the processor, is a `Worker` (`worker.rs`): a local ring of 256 tasks that only it
+//!   pushes, a `runnext` slot (`queue.rs`), a coop budget, counters. There are `workers` of them
+//!   (GOMAXPROCS).
+//! - **M**, the OS thread: here each P has exactly one thread for its whole life. Blocking work
+//!   goes to a separate pool (`crate::blocking`) instead of handing the P to a new M.
+//! - The global run queue is the `Injector` (`injector.rs`); the idle and spinning accounting
+//!   is `Idle` (`idle.rs`); a thread with nothing to do sleeps in a `Parker` (`park.rs`).
+//!
+//! # Where a runnable task goes
+//!
+//! | who makes it runnable                          | where it goes                           |
+//! |------------------------------------------------|-----------------------------------------|
+//! | the running goroutine spawns it or wakes it    | `runnext` (the old occupant to the ring) |
+//! | it woke itself during its poll (a yield)       | the back of the local ring              |
+//! | a worker, outside any poll                     | the back of the local ring              |
+//! | any other thread, or a worker of another runtime | the injector                          |
+//! | a full ring                                    | half of the ring moves to the injector  |
+//!
+//! Whenever work lands somewhere other workers can take it (a ring or the injector), the
+//! pusher calls `notify_parked`, which unparks one worker if none is searching (Go's `wakep`).
+//!
+//! # The worker loop (Go's `schedule` / `findrunnable`)
+//!
+//! 1. Every 61st tick, one task from the injector first, so it never starves.
+//! 2. `runnext`, then the local ring, then a batch from the injector (`len / workers + 1`, at
+//!    most half a ring).
+//! 3. Search: if fewer than half the workers are searching, become a searcher and try four
+//!    rounds of stealing half of another worker's ring (random start), checking the injector
+//!    after each round; in the last round also take a victim's `runnext` after a grace period.
+//! 4. Park (see `idle.rs` for the protocol that loses no wake-up).
+//!
+//! Running a task starts a time slice with a fresh coop budget. If the poll puts a task in
+//! `runnext`, that task runs next in the same slice, paying one unit per hop; when the slice is
+//! spent and others are waiting, the `runnext` task goes to the back of the ring instead, so two
+//! goroutines bouncing through `runnext` cannot starve the rest (Go's `inheritTime`).
+//!
+//! # Shutdown
+//!
+//! `Shared::shutdown` sets the flag and unparks everyone; each worker leaves its loop at the
+//! next tick and drops the references in its queue. The runtime then closes the injector and
+//! cancels every live task through the owned list, which drops their futures.
+
+mod idle;
+mod injector;
+mod metrics;
+mod park;
+mod queue;
+mod worker;
+
+#[cfg(all(test, gort_loom))]
+mod loom_park;
+#[cfg(all(test, gort_loom))]
+mod loom_queue;
+#[cfg(all(test, not(gort_loom)))]
+mod proptest_queue;
+
+pub use metrics::Metrics;
+pub(crate) use park::{Parker, Unparker};
+pub(crate) use worker::{Worker, run as run_worker};
+
+use crate::blocking;
+use crate::loom::Arc;
+use crate::loom::atomic::{AtomicBool, AtomicU64, Ordering::*};
+use crate::task::{self, Header, JoinHandle, Notified, Schedule, owned::OwnedTasks};
+use idle::Idle;
+use injector::Injector;
+use metrics::WorkerMetrics;
+use queue::Steal;
+use std::future::Future;
+use std::panic::Location;
+use std::ptr::NonNull;
+
+/// The state of one runtime that every worker and every task's scheduler handle shares.
+pub(crate) struct Shared {
+    remotes: Box<[Remote]>,
+    injector: Injector,
+    idle: Idle,
+    pub(crate) owned: OwnedTasks,
+    shutdown: AtomicBool,
+    pub(crate) blocking: blocking::Spawner,
+    remote_spawns: AtomicU64,
+}
+
+/// What other threads may touch of a worker.
+struct Remote {
+    steal: Steal,
+    unparker: Unparker,
+    metrics: WorkerMetrics,
+}
+
+/// What a worker thread needs to start: its queue's owner side and its parker.
+pub(crate) struct WorkerParts {
+    index: usize,
+    local: queue::Local,
+    parker: Parker,
+}
+
+impl Shared {
+    pub(crate) fn new(workers: usize, blocking: blocking::Spawner) -> (Arc<Shared>, Vec<WorkerParts>) {
+        let mut remotes = Vec::with_capacity(workers);
+        let mut parts = Vec::with_capacity(workers);
+        for index in 0..workers {
+            let (local, steal) = queue::local();
+            let parker = Parker::new();
+            remotes.push(Remote { steal, unparker: parker.unparker(), metrics: Default::default() });
+            parts.push(WorkerParts { index, local, parker });
+        }
+        let shared = Shared {
+            remotes: remotes.into_boxed_slice(),
+            injector: Injector::new(),
+            idle: Idle::new(workers),
+            owned: OwnedTasks::new(workers * 4),
+            shutdown: AtomicBool::new(false),
+            blocking,
+            remote_spawns: AtomicU64::new(0),
+        };
+        (Arc::new(shared), parts)
+    }
+
+    pub(crate) fn num_workers(&self) -> usize {
+        self.remotes.len()
+    }
+
+    pub(crate) fn is_shutdown(&self) -> bool {
+        self.shutdown.load(Acquire)
+    }
+
+    /// Starts a goroutine.
+    pub(crate) fn spawn<F>(self: &Arc<Self>, future: F, location: &'static Location<'static>) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        // SAFETY: the future and its output are 'static.
+        unsafe { self.spawn_unchecked(future, location) }
+    }
+
+    /// Starts a goroutine whose future may borrow.
+    ///
+    /// # Safety
+    /// If `F` or its output is not `'static`, the caller must not let the borrow end before
+    /// the task has completed (`block_on` waits for its `JoinHandle`).
+    pub(crate) unsafe fn spawn_unchecked<F>(
+        self: &Arc<Self>,
+        future: F,
+        location: &'static Location<'static>,
+    ) -> JoinHandle<F::Output>
+    where
+        F: Future + Send,
+        F::Output: Send,
+    {
+        let (task, notified, join) = task::new(future, self.clone(), location);
+        crate::context::with_worker(|worker| match worker {
+            Some(w) if w.belongs_to(self) => w.metrics().spawned.incr(),
+            _ => {
+                self.remote_spawns.fetch_add(1, Relaxed);
+            }
+        });
+        if let Some(notified) = self.owned.bind(task, notified) {
+            self.schedule_task(notified, false);
+        }
+        join
+    }
+
+    fn schedule_task(&self, task: Notified, is_yield: bool) {
+        crate::context::with_worker(|worker| match worker {
+            Some(w) if w.belongs_to(self) => w.schedule_local(task, is_yield),
+            _ => {
+                self.injector.push(task);
+                self.notify_parked();
+            }
+        });
+    }
+
+    /// Unparks a worker if work is waiting and nobody is searching for it.
+    fn notify_parked(&self) {
+        if let Some(index) = self.idle.worker_to_notify() {
+            self.remotes[index].unparker.unpark();
+        }
+    }
+
+    /// True if any queue holds a task (a hint; used by the last searcher before it parks).
+    fn has_pending_work(&self) -> bool {
+        !self.injector.is_empty() || self.remotes.iter().any(|r| !r.steal.is_empty())
+    }
+
+    /// Stops the workers: they leave their loops at their next tick.
+    pub(crate) fn shutdown(&self) {
+        self.shutdown.store(true, SeqCst);
+        self.idle.unpark_all();
+        for remote in self.remotes.iter() {
+            remote.unparker.unpark();
+        }
+    }
+
+    /// After the workers stopped: drop queued references and cancel every live task.
+    pub(crate) fn shutdown_tasks(&self) {
+        self.injector.close();
+        self.owned.close_and_shutdown_all();
+        // Destructors run by the line above may have queued wake-ups: drop those too.
+        self.injector.close();
+    }
+
+    pub(crate) fn metrics(&self) -> Metrics {
+        let mut m = Metrics {
+            workers: self.num_workers(),
+            goroutines: self.owned.len(),
+            spawned: self.remote_spawns.load(Relaxed),
+            injector_depth: self.injector.len(),
+            parked_workers: self.idle.num_parked(),
+            searching_workers: self.idle.num_searching(),
+            ..Metrics::default()
+        };
+        for remote in self.remotes.iter() {
+            m.add_worker(&remote.metrics);
+        }
+        (m.blocking_threads, m.idle_blocking_threads) = self.blocking.thread_counts();
+        m
+    }
+}
+
+impl Schedule for Arc<Shared> {
+    fn schedule(&self, task: Notified) {
+        self.schedule_task(task, false);
+    }
+
+    fn yield_now(&self, task: Notified) {
+        self.schedule_task(task, true);
+    }
+
+    fn release(&self, task: NonNull<Header>) -> bool {
+        self.owned.remove(task)
+    }
+}

@@ -1,0 +1,234 @@
+//! A worker (Go's P with its M): the loop that finds a runnable goroutine and polls it.
+//!
+//! The loop, its order of queues and the runnext guard are described in `mod.rs`. A `Worker`
+//! lives on its thread's stack for the thread's whole life; the thread-local context points to
+//! it so that wakes and spawns made by the goroutine it polls reach its queue. All its mutable
+//! fields are `Cell`s because a poll re-enters the worker through those wakes.
+
+use super::metrics::WorkerMetrics;
+use super::park::Parker;
+use super::queue::{self, CAPACITY};
+use super::{Shared, WorkerParts};
+use crate::coop::{self, Budget};
+use crate::loom::Arc;
+use crate::task::Notified;
+use std::cell::{Cell, RefCell};
+
+/// Take one task from the injector first every this many ticks (Go's `schedtick % 61`).
+const GLOBAL_INTERVAL: u32 = 61;
+/// Rounds over all victims before a searcher gives up (Go's `stealTries`).
+const STEAL_ROUNDS: usize = 4;
+
+pub(crate) struct Worker {
+    shared: Arc<Shared>,
+    index: usize,
+    local: queue::Local,
+    parker: Parker,
+    tick: Cell<u32>,
+    is_searching: Cell<bool>,
+    /// True while a goroutine is being polled: its wakes and spawns go to `runnext`.
+    is_polling: Cell<bool>,
+    rng: RefCell<fastrand::Rng>,
+}
+
+/// The body of worker thread `parts.index`.
+pub(crate) fn run(shared: Arc<Shared>, parts: WorkerParts) {
+    let WorkerParts { index, local, parker } = parts;
+    let worker = Worker {
+        shared: shared.clone(),
+        index,
+        local,
+        parker,
+        tick: Cell::new(0),
+        is_searching: Cell::new(false),
+        is_polling: Cell::new(false),
+        rng: RefCell::new(fastrand::Rng::with_seed(0x9E37_79B9_7F4A_7C15 ^ index as u64)),
+    };
+    let _enter = crate::context::enter_worker(shared, &worker);
+    worker.run_loop();
+}
+
+impl Worker {
+    pub(crate) fn belongs_to(&self, shared: &Shared) -> bool {
+        std::ptr::eq(&*self.shared, shared)
+    }
+
+    pub(crate) fn metrics(&self) -> &WorkerMetrics {
+        &self.shared.remotes[self.index].metrics
+    }
+
+    fn run_loop(&self) {
+        while !self.shared.is_shutdown() {
+            let tick = self.tick.get().wrapping_add(1);
+            self.tick.set(tick);
+            if let Some(task) = self.next_task(tick) {
+                self.run_task(task);
+            } else if let Some(task) = self.search() {
+                self.run_task(task);
+            } else {
+                self.park();
+            }
+        }
+        if self.is_searching.replace(false) {
+            self.shared.idle.transition_worker_from_searching();
+        }
+    }
+
+    fn next_task(&self, tick: u32) -> Option<Notified> {
+        if tick % GLOBAL_INTERVAL == 0 {
+            if let Some(task) = self.shared.injector.pop() {
+                self.metrics().injector_taken.incr();
+                return Some(task);
+            }
+        }
+        self.local.pop_runnext().or_else(|| self.local.pop()).or_else(|| self.take_from_injector())
+    }
+
+    /// Takes a fair share of the injector: one task to run, the rest into the local ring.
+    fn take_from_injector(&self) -> Option<Notified> {
+        let injector = &self.shared.injector;
+        if injector.is_empty() {
+            return None;
+        }
+        let share = injector.len() / self.shared.num_workers() + 1;
+        let mut batch = injector.pop_batch(share.min(CAPACITY / 2));
+        let first = batch.next()?;
+        let taken = 1 + batch.len();
+        self.local.push_many(&mut batch);
+        injector.push_batch(batch);
+        self.metrics().injector_taken.add(taken as u64);
+        if taken > 1 {
+            self.shared.notify_parked();
+        }
+        Some(first)
+    }
+
+    /// Polls `task`, then the tasks it hands `runnext` within the same time slice.
+    fn run_task(&self, task: Notified) {
+        if self.is_searching.replace(false) && self.shared.idle.transition_worker_from_searching() {
+            // The last searcher found work: there may be more, let another worker look.
+            self.shared.notify_parked();
+        }
+        let metrics = self.metrics();
+        coop::set(Budget::initial());
+        self.is_polling.set(true);
+        metrics.polled.incr();
+        task.run();
+        while let Some(next) = self.local.pop_runnext() {
+            if !coop::try_spend() {
+                if self.local.len() > 0 || !self.shared.injector.is_empty() {
+                    // The slice is spent and others wait: no more inherited time.
+                    self.push_back(next);
+                    break;
+                }
+                // Nobody else is waiting: a fresh slice costs no one anything.
+                coop::set(Budget::initial());
+            }
+            if self.shared.is_shutdown() {
+                drop(next);
+                break;
+            }
+            metrics.polled.incr();
+            metrics.runnext_hits.incr();
+            next.run();
+        }
+        self.is_polling.set(false);
+        coop::set(Budget::unconstrained());
+    }
+
+    /// A task became runnable on this worker's thread (see the table in `mod.rs`).
+    pub(crate) fn schedule_local(&self, task: Notified, is_yield: bool) {
+        let task = if !is_yield && self.is_polling.get() {
+            match self.local.push_runnext(task) {
+                None => return,
+                Some(displaced) => displaced,
+            }
+        } else {
+            task
+        };
+        self.push_back(task);
+    }
+
+    fn push_back(&self, task: Notified) {
+        if self.local.push_back(task, &self.shared.injector) {
+            self.metrics().overflowed.incr();
+        }
+        self.shared.notify_parked();
+    }
+
+    /// Steals from other workers and checks the injector (Go's `findrunnable`).
+    fn search(&self) -> Option<Notified> {
+        let shared = &*self.shared;
+        if !self.is_searching.get() {
+            if !shared.idle.transition_worker_to_searching() {
+                return None;
+            }
+            self.is_searching.set(true);
+        }
+        let n = shared.remotes.len();
+        for round in 0..STEAL_ROUNDS {
+            let start = self.rng.borrow_mut().usize(..n);
+            for i in 0..n {
+                let victim = (start + i) % n;
+                if victim == self.index {
+                    continue;
+                }
+                let steal = &shared.remotes[victim].steal;
+                if let Some(task) = steal.steal_into(&self.local) {
+                    self.metrics().steal_operations.incr();
+                    self.metrics().stolen.add(1 + self.local.len() as u64);
+                    return Some(task);
+                }
+                if round == STEAL_ROUNDS - 1 {
+                    if let Some(task) = steal.steal_runnext(runnext_grace) {
+                        self.metrics().steal_operations.incr();
+                        self.metrics().stolen.incr();
+                        return Some(task);
+                    }
+                }
+            }
+            if let Some(task) = self.take_from_injector() {
+                return Some(task);
+            }
+        }
+        None
+    }
+
+    /// Sleeps until another thread has work for this worker (or shutdown).
+    fn park(&self) {
+        let shared = &*self.shared;
+        let was_searching = self.is_searching.replace(false);
+        if shared.idle.transition_worker_to_parked(self.index, was_searching)
+            && shared.has_pending_work()
+        {
+            // The last searcher saw work arrive as it parked: make sure someone takes it.
+            shared.notify_parked();
+        }
+        self.metrics().parks.incr();
+        loop {
+            self.parker.park();
+            if shared.is_shutdown() {
+                return;
+            }
+            if shared.idle.transition_worker_from_parked(self.index) {
+                // Whoever unparked us counted us as searching.
+                self.is_searching.set(true);
+                return;
+            }
+        }
+    }
+}
+
+/// How long a thief leaves a victim to run its own `runnext` before taking it: Go waits 3 µs,
+/// about the time a worker needs to finish a poll and pick up `runnext`.
+fn runnext_grace() {
+    #[cfg(not(gort_loom))]
+    {
+        let start = std::time::Instant::now();
+        while start.elapsed() < std::time::Duration::from_micros(3) {
+            std::hint::spin_loop();
+        }
+    }
+    #[cfg(gort_loom)]
+    crate::loom::spin_loop();
+}

@@ -1,0 +1,38 @@
+//! gort: Go's runtime, done the Rust way.
+//!
+//! `gort::go(fut)` starts a goroutine (a future) on a work-stealing M:N scheduler with Go's
+//! shape: per-worker run queues with a `runnext` slot, a global queue, spinning and parking
+//! workers, and budget-based cooperative preemption. Applications start with `#[gort::main]`.
+//!
+//! ```
+//! #[gort::main(workers = 2)]
+//! async fn main() {
+//!     let handles: Vec<_> = (0..1000u64).map(|i| gort::go(async move { i * 2 })).collect();
+//!     let mut sum = 0;
+//!     for h in handles {
+//!         sum += h.await.unwrap();
+//!     }
+//!     assert_eq!(sum, 999_000);
+//! }
+//! ```
+//!
+//! This crate only re-exports: the runtime lives in `gort-runtime`, the attribute macros in
+//! `gort-macros`.
+
+pub use gort_macros::{main, test};
+pub use gort_runtime::{
+    Builder, JoinError, JoinHandle, Runtime, block_on, block_on_local, coop, go, spawn, spawn_blocking,
+    yield_now,
+};
+
+/// Introspection, after Go's `runtime` package: goroutine count, GOMAXPROCS, scheduler metrics
+/// and a goroutine dump.
+pub mod runtime {
+    pub use gort_runtime::runtime::{Metrics, dump, metrics, num_goroutine, num_workers};
+}
+
+/// Support for the macros; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use gort_runtime::Builder;
+}
