@@ -83,11 +83,17 @@ impl Spawner {
             max_threads: config.max_threads.max(1),
             keep_alive: config.keep_alive,
         };
-        Spawner { inner: Arc::new(inner) }
+        Spawner {
+            inner: Arc::new(inner),
+        }
     }
 
     /// Runs `f` on a pool thread of `handle`'s runtime.
-    pub(crate) fn spawn<F, R>(handle: &Arc<Shared>, f: F, location: &'static Location<'static>) -> JoinHandle<R>
+    pub(crate) fn spawn<F, R>(
+        handle: &Arc<Shared>,
+        f: F,
+        location: &'static Location<'static>,
+    ) -> JoinHandle<R>
     where
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
@@ -110,7 +116,10 @@ impl Spawner {
             if let Err(err) = Self::spawn_thread(handle, &mut state) {
                 // The queued task waits for an existing thread; with none, it would wait
                 // forever, so fail loudly as Go does when it cannot create a thread.
-                assert!(state.num_threads > 0, "gort: failed to start a blocking thread: {err}");
+                assert!(
+                    state.num_threads > 0,
+                    "gort: failed to start a blocking thread: {err}"
+                );
             }
         }
         join
@@ -156,7 +165,11 @@ impl Spawner {
             if now >= deadline {
                 return;
             }
-            state = inner.exited.wait_timeout(state, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+            state = inner
+                .exited
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 }
@@ -178,8 +191,10 @@ fn run(handle: Arc<Shared>) {
         }
         state.num_idle += 1;
         loop {
-            let (guard, result) =
-                inner.work.wait_timeout(state, inner.keep_alive).unwrap_or_else(|e| e.into_inner());
+            let (guard, result) = inner
+                .work
+                .wait_timeout(state, inner.keep_alive)
+                .unwrap_or_else(|e| e.into_inner());
             state = guard;
             if state.num_notify > 0 {
                 // A submitter took us off the idle count and left a wake-up for us.
@@ -205,9 +220,15 @@ impl<F: FnOnce() -> R, R> Future for BlockingTask<F> {
     type Output = R;
 
     fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<R> {
-        let f = self.0.take().expect("gort: blocking task polled after completion");
+        let f = self
+            .0
+            .take()
+            .expect("gort: blocking task polled after completion");
         // Blocking work is not budgeted: it runs to completion on its own thread.
-        Poll::Ready(crate::coop::with_budget(crate::coop::Budget::unconstrained(), f))
+        Poll::Ready(crate::coop::with_budget(
+            crate::coop::Budget::unconstrained(),
+            f,
+        ))
     }
 }
 

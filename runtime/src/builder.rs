@@ -90,7 +90,7 @@ impl Builder {
     ///
     /// ```
     /// let rt = gort_runtime::Builder::new().max_blocking_threads(4).build().unwrap();
-    /// let v = rt.block_on(gort_runtime::spawn_blocking(|| 1 + 1)).unwrap();
+    /// let v = rt.block_on(async { gort_runtime::spawn_blocking(|| 1 + 1).await }).unwrap();
     /// assert_eq!(v, 2);
     /// ```
     pub fn max_blocking_threads(mut self, n: usize) -> Builder {
@@ -103,7 +103,7 @@ impl Builder {
     /// ```
     /// use std::time::Duration;
     /// let rt = gort_runtime::Builder::new().blocking_keep_alive(Duration::from_millis(100)).build().unwrap();
-    /// rt.block_on(gort_runtime::spawn_blocking(|| ())).unwrap();
+    /// rt.block_on(async { gort_runtime::spawn_blocking(|| ()).await }).unwrap();
     /// ```
     pub fn blocking_keep_alive(mut self, d: Duration) -> Builder {
         self.blocking_keep_alive = d;
@@ -123,7 +123,9 @@ impl Builder {
     pub fn build(self) -> io::Result<Runtime> {
         let workers = match self.workers {
             Some(n) => n,
-            None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            None => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
         };
         let blocking = blocking::Config {
             thread_name: format!("{}-blocking", self.thread_name),
@@ -131,6 +133,11 @@ impl Builder {
             max_threads: self.max_blocking_threads,
             keep_alive: self.blocking_keep_alive,
         };
-        Runtime::start(workers, format!("{}-worker", self.thread_name), self.stack_size, blocking)
+        Runtime::start(
+            workers,
+            format!("{}-worker", self.thread_name),
+            self.stack_size,
+            blocking,
+        )
     }
 }

@@ -22,12 +22,17 @@ thread_local! {
 
 /// Runs `f` with the current runtime's handle; `None` outside any runtime.
 pub(crate) fn with_handle<R>(f: impl FnOnce(&Arc<Shared>) -> R) -> Option<R> {
-    CONTEXT.try_with(|cx| cx.handle.borrow().as_ref().map(f)).ok().flatten()
+    CONTEXT
+        .try_with(|cx| cx.handle.borrow().as_ref().map(f))
+        .ok()
+        .flatten()
 }
 
 /// Runs `f` with the worker this thread is running, if it is one.
 pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&Worker>) -> R) -> R {
-    let worker = CONTEXT.try_with(|cx| cx.worker.get()).unwrap_or(ptr::null());
+    let worker = CONTEXT
+        .try_with(|cx| cx.worker.get())
+        .unwrap_or(ptr::null());
     // SAFETY: the pointer is set only by `enter_worker`, whose guard clears it before the
     // worker (which lives on that thread's stack) goes away.
     f(unsafe { worker.as_ref() })

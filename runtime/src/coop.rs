@@ -145,9 +145,13 @@ pub fn poll_proceed(cx: &mut Context<'_>) -> Poll<Progress> {
             }
             Budget(Some(n)) => {
                 cell.set(Budget(Some(n - 1)));
-                Poll::Ready(Progress { spent: Cell::new(Some(before)) })
+                Poll::Ready(Progress {
+                    spent: Cell::new(Some(before)),
+                })
             }
-            Budget(None) => Poll::Ready(Progress { spent: Cell::new(None) }),
+            Budget(None) => Poll::Ready(Progress {
+                spent: Cell::new(None),
+            }),
         }
     })
 }

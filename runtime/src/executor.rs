@@ -70,8 +70,16 @@ impl Runtime {
         blocking: blocking::Config,
     ) -> io::Result<Runtime> {
         let (shared, parts) = Shared::new(num_workers, blocking::Spawner::new(blocking));
-        let exits = Arc::new(ExitLatch { exited: Mutex::new(0), condvar: Condvar::new() });
-        let mut rt = Runtime { shared: shared.clone(), workers: Vec::new(), exits: exits.clone(), is_shut_down: false };
+        let exits = Arc::new(ExitLatch {
+            exited: Mutex::new(0),
+            condvar: Condvar::new(),
+        });
+        let mut rt = Runtime {
+            shared: shared.clone(),
+            workers: Vec::new(),
+            exits: exits.clone(),
+            is_shut_down: false,
+        };
         for (index, part) in parts.into_iter().enumerate() {
             let mut builder = thread::Builder::new().name(format!("{thread_name}-{index}"));
             if let Some(size) = stack_size {
@@ -121,7 +129,7 @@ impl Runtime {
         );
         // SAFETY: `wait_for` does not return before the task completed (which drops the future
         // and hands us the output), and aborts the process rather than unwind before that.
-        let join = unsafe { self.shared.spawn_unchecked(future, Location::caller()) };
+        let join = unsafe { Shared::spawn_unchecked(&self.shared, future, Location::caller()) };
         match wait_for(join) {
             Ok(output) => output,
             Err(err) if err.is_panic() => panic::resume_unwind(err.into_panic()),
@@ -161,7 +169,7 @@ impl Runtime {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.shared.spawn(future, Location::caller())
+        Shared::spawn(&self.shared, future, Location::caller())
     }
 
     /// Counters of this runtime's scheduler.
@@ -200,7 +208,13 @@ impl Runtime {
                     break true;
                 }
                 match deadline {
-                    None => exited = self.exits.condvar.wait(exited).unwrap_or_else(|e| e.into_inner()),
+                    None => {
+                        exited = self
+                            .exits
+                            .condvar
+                            .wait(exited)
+                            .unwrap_or_else(|e| e.into_inner())
+                    }
                     Some(deadline) => {
                         let now = Instant::now();
                         if now >= deadline {
@@ -239,7 +253,9 @@ impl Drop for Runtime {
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime").field("workers", &self.shared.num_workers()).finish()
+        f.debug_struct("Runtime")
+            .field("workers", &self.shared.num_workers())
+            .finish()
     }
 }
 

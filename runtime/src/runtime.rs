@@ -78,7 +78,9 @@ pub fn metrics() -> Metrics {
 pub fn dump() -> String {
     current("dump", |shared| {
         let mut lines = Vec::new();
-        shared.owned.for_each(|task| lines.push((task.id, task.state_name(), task.location)));
+        shared
+            .owned
+            .for_each(|task| lines.push((task.id, task.state_name(), task.location)));
         lines.sort_by_key(|line| line.0);
         let mut out = String::new();
         for (id, state, location) in lines {

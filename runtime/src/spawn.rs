@@ -3,6 +3,7 @@
 
 use crate::context;
 use crate::executor::Runtime;
+use crate::scheduler::Shared;
 use crate::task::JoinHandle;
 use std::future::Future;
 use std::panic::Location;
@@ -36,7 +37,7 @@ where
     F::Output: Send + 'static,
 {
     let location = Location::caller();
-    match context::with_handle(|handle| handle.spawn(future, location)) {
+    match context::with_handle(|handle| Shared::spawn(handle, future, location)) {
         Some(join) => join,
         None => panic!("gort::go {OUTSIDE}"),
     }
@@ -60,7 +61,7 @@ where
     F::Output: Send + 'static,
 {
     let location = Location::caller();
-    match context::with_handle(|handle| handle.spawn(future, location)) {
+    match context::with_handle(|handle| Shared::spawn(handle, future, location)) {
         Some(join) => join,
         None => panic!("gort::spawn {OUTSIDE}"),
     }

@@ -41,18 +41,26 @@ unsafe impl Send for Batch {}
 
 fn set_next(task: NonNull<Header>, next: Option<NonNull<Header>>) {
     // SAFETY: `queue_next` belongs to the holder of the (unqueued or locked) `Notified`.
-    unsafe { task.as_ref() }.queue_next.with_mut(|slot| unsafe { *slot = next });
+    unsafe { task.as_ref() }
+        .queue_next
+        .with_mut(|slot| unsafe { *slot = next });
 }
 
 fn get_next(task: NonNull<Header>) -> Option<NonNull<Header>> {
     // SAFETY: as in `set_next`.
-    unsafe { task.as_ref() }.queue_next.with(|slot| unsafe { *slot })
+    unsafe { task.as_ref() }
+        .queue_next
+        .with(|slot| unsafe { *slot })
 }
 
 impl Injector {
     pub(crate) fn new() -> Injector {
         Injector {
-            list: Mutex::new(List { head: None, tail: None, closed: false }),
+            list: Mutex::new(List {
+                head: None,
+                tail: None,
+                closed: false,
+            }),
             len: AtomicUsize::new(0),
         }
     }
@@ -85,11 +93,16 @@ impl Injector {
             last = Some(ptr);
             count += 1;
         }
-        let (Some(first), Some(last)) = (first, last) else { return };
+        let (Some(first), Some(last)) = (first, last) else {
+            return;
+        };
         let mut list = lock(&self.list);
         if list.closed {
             drop(list);
-            drop(Batch { head: Some(first), left: count });
+            drop(Batch {
+                head: Some(first),
+                left: count,
+            });
             return;
         }
         match list.tail {
@@ -103,12 +116,18 @@ impl Injector {
     /// Takes up to `max` tasks from the front.
     pub(crate) fn pop_batch(&self, max: usize) -> Batch {
         if self.is_empty() || max == 0 {
-            return Batch { head: None, left: 0 };
+            return Batch {
+                head: None,
+                left: 0,
+            };
         }
         let mut list = lock(&self.list);
         let n = self.len.load(Acquire).min(max);
         if n == 0 {
-            return Batch { head: None, left: 0 };
+            return Batch {
+                head: None,
+                left: 0,
+            };
         }
         let head = list.head;
         let mut last = head.expect("gort: injector len > 0 with an empty list");
@@ -135,7 +154,10 @@ impl Injector {
             list.closed = true;
             list.tail = None;
             let n = self.len.swap(0, AcqRel);
-            Batch { head: list.head.take(), left: n }
+            Batch {
+                head: list.head.take(),
+                left: n,
+            }
         };
         drop(batch);
     }

@@ -113,12 +113,24 @@ impl fmt::Display for Metrics {
         writeln!(f, "workers            {}", self.workers)?;
         writeln!(f, "goroutines         {}", self.goroutines)?;
         writeln!(f, "spawned            {}", self.spawned)?;
-        writeln!(f, "polled             {} {:?}", self.polled, self.polled_per_worker)?;
+        writeln!(
+            f,
+            "polled             {} {:?}",
+            self.polled, self.polled_per_worker
+        )?;
         writeln!(f, "runnext hits       {}", self.runnext_hits)?;
-        writeln!(f, "stolen             {} in {} steals", self.stolen, self.steal_operations)?;
+        writeln!(
+            f,
+            "stolen             {} in {} steals",
+            self.stolen, self.steal_operations
+        )?;
         writeln!(f, "from global queue  {}", self.injector_taken)?;
         writeln!(f, "overflows          {}", self.overflowed)?;
         writeln!(f, "parks              {}", self.parks)?;
-        write!(f, "blocking threads   {} ({} idle)", self.blocking_threads, self.idle_blocking_threads)
+        write!(
+            f,
+            "blocking threads   {} ({} idle)",
+            self.blocking_threads, self.idle_blocking_threads
+        )
     }
 }

@@ -102,14 +102,25 @@ pub(crate) struct WorkerParts {
 }
 
 impl Shared {
-    pub(crate) fn new(workers: usize, blocking: blocking::Spawner) -> (Arc<Shared>, Vec<WorkerParts>) {
+    pub(crate) fn new(
+        workers: usize,
+        blocking: blocking::Spawner,
+    ) -> (Arc<Shared>, Vec<WorkerParts>) {
         let mut remotes = Vec::with_capacity(workers);
         let mut parts = Vec::with_capacity(workers);
         for index in 0..workers {
             let (local, steal) = queue::local();
             let parker = Parker::new();
-            remotes.push(Remote { steal, unparker: parker.unparker(), metrics: Default::default() });
-            parts.push(WorkerParts { index, local, parker });
+            remotes.push(Remote {
+                steal,
+                unparker: parker.unparker(),
+                metrics: Default::default(),
+            });
+            parts.push(WorkerParts {
+                index,
+                local,
+                parker,
+            });
         }
         let shared = Shared {
             remotes: remotes.into_boxed_slice(),
@@ -132,13 +143,17 @@ impl Shared {
     }
 
     /// Starts a goroutine.
-    pub(crate) fn spawn<F>(self: &Arc<Self>, future: F, location: &'static Location<'static>) -> JoinHandle<F::Output>
+    pub(crate) fn spawn<F>(
+        this: &Arc<Self>,
+        future: F,
+        location: &'static Location<'static>,
+    ) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
         // SAFETY: the future and its output are 'static.
-        unsafe { self.spawn_unchecked(future, location) }
+        unsafe { Shared::spawn_unchecked(this, future, location) }
     }
 
     /// Starts a goroutine whose future may borrow.
@@ -147,7 +162,7 @@ impl Shared {
     /// If `F` or its output is not `'static`, the caller must not let the borrow end before
     /// the task has completed (`block_on` waits for its `JoinHandle`).
     pub(crate) unsafe fn spawn_unchecked<F>(
-        self: &Arc<Self>,
+        this: &Arc<Self>,
         future: F,
         location: &'static Location<'static>,
     ) -> JoinHandle<F::Output>
@@ -155,15 +170,15 @@ impl Shared {
         F: Future + Send,
         F::Output: Send,
     {
-        let (task, notified, join) = task::new(future, self.clone(), location);
+        let (task, notified, join) = task::new(future, this.clone(), location);
         crate::context::with_worker(|worker| match worker {
-            Some(w) if w.belongs_to(self) => w.metrics().spawned.incr(),
+            Some(w) if w.belongs_to(this) => w.metrics().spawned.incr(),
             _ => {
-                self.remote_spawns.fetch_add(1, Relaxed);
+                this.remote_spawns.fetch_add(1, Relaxed);
             }
         });
-        if let Some(notified) = self.owned.bind(task, notified) {
-            self.schedule_task(notified, false);
+        if let Some(notified) = this.owned.bind(task, notified) {
+            this.schedule_task(notified, false);
         }
         join
     }

@@ -38,19 +38,31 @@ pub(crate) struct Unparker {
 
 impl Parker {
     pub(crate) fn new() -> Parker {
-        let inner = Inner { state: AtomicUsize::new(EMPTY), mutex: Mutex::new(()), condvar: Condvar::new() };
-        Parker { inner: Arc::new(inner) }
+        let inner = Inner {
+            state: AtomicUsize::new(EMPTY),
+            mutex: Mutex::new(()),
+            condvar: Condvar::new(),
+        };
+        Parker {
+            inner: Arc::new(inner),
+        }
     }
 
     pub(crate) fn unparker(&self) -> Unparker {
-        Unparker { inner: self.inner.clone() }
+        Unparker {
+            inner: self.inner.clone(),
+        }
     }
 
     /// Blocks until `unpark` (possibly one that came earlier) or until `timeout` passes.
     /// May also return spuriously; callers re-check their condition.
     pub(crate) fn park_timeout(&self, timeout: Option<Duration>) {
         let inner = &*self.inner;
-        if inner.state.compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst).is_ok() {
+        if inner
+            .state
+            .compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst)
+            .is_ok()
+        {
             return;
         }
         if timeout == Some(Duration::ZERO) {
@@ -82,7 +94,11 @@ impl Parker {
                     guard
                 }
             };
-            if inner.state.compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst).is_ok() {
+            if inner
+                .state
+                .compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst)
+                .is_ok()
+            {
                 return;
             }
             // Spurious wake-up: wait again.

@@ -70,9 +70,17 @@ pub(crate) fn local() -> (Local, Steal) {
         head: AtomicU32::new(0),
         tail: AtomicU32::new(0),
         runnext: AtomicPtr::new(ptr::null_mut()),
-        buf: (0..CAPACITY).map(|_| AtomicPtr::new(ptr::null_mut())).collect(),
+        buf: (0..CAPACITY)
+            .map(|_| AtomicPtr::new(ptr::null_mut()))
+            .collect(),
     });
-    (Local { inner: inner.clone(), _owner_only: PhantomData }, Steal(inner))
+    (
+        Local {
+            inner: inner.clone(),
+            _owner_only: PhantomData,
+        },
+        Steal(inner),
+    )
 }
 
 impl Inner {
@@ -128,7 +136,11 @@ impl Local {
         let inner = &*self.inner;
         let n = CAPACITY as u32 / 2;
         debug_assert_eq!(tail.wrapping_sub(head), CAPACITY as u32);
-        if inner.head.compare_exchange(head, head.wrapping_add(n), AcqRel, Relaxed).is_err() {
+        if inner
+            .head
+            .compare_exchange(head, head.wrapping_add(n), AcqRel, Relaxed)
+            .is_err()
+        {
             return Err(task);
         }
         let batch = (0..n).map(|i| {
@@ -150,7 +162,10 @@ impl Local {
                 return None;
             }
             let ptr = inner.slot(head).load(Relaxed);
-            match inner.head.compare_exchange_weak(head, head.wrapping_add(1), AcqRel, Acquire) {
+            match inner
+                .head
+                .compare_exchange_weak(head, head.wrapping_add(1), AcqRel, Acquire)
+            {
                 // SAFETY: the CAS gave us slot `head`; see the note above `impl Local`.
                 Ok(_) => return Some(unsafe { Notified::from_raw(NonNull::new_unchecked(ptr)) }),
                 Err(actual) => head = actual,
@@ -185,7 +200,9 @@ impl Local {
         let mut pushed = 0;
         while pushed < room {
             let Some(task) = tasks.next() else { break };
-            inner.slot(tail.wrapping_add(pushed)).store(task.into_raw().as_ptr(), Relaxed);
+            inner
+                .slot(tail.wrapping_add(pushed))
+                .store(task.into_raw().as_ptr(), Relaxed);
             pushed += 1;
         }
         inner.tail.store(tail.wrapping_add(pushed), Release);
@@ -235,7 +252,11 @@ impl Steal {
                 let ptr = src.slot(head.wrapping_add(i)).load(Relaxed);
                 dst_inner.slot(dst_tail.wrapping_add(i)).store(ptr, Relaxed);
             }
-            if src.head.compare_exchange(head, head.wrapping_add(n), AcqRel, Relaxed).is_ok() {
+            if src
+                .head
+                .compare_exchange(head, head.wrapping_add(n), AcqRel, Relaxed)
+                .is_ok()
+            {
                 break;
             }
         }
@@ -256,9 +277,13 @@ impl Steal {
             return None;
         }
         grace();
-        self.0.runnext.compare_exchange(seen, ptr::null_mut(), AcqRel, Relaxed).ok().map(|p| {
-            // SAFETY: the CAS gave us the occupant; see the note above `impl Local`.
-            unsafe { Notified::from_raw(NonNull::new_unchecked(p)) }
-        })
+        self.0
+            .runnext
+            .compare_exchange(seen, ptr::null_mut(), AcqRel, Relaxed)
+            .ok()
+            .map(|p| {
+                // SAFETY: the CAS gave us the occupant; see the note above `impl Local`.
+                unsafe { Notified::from_raw(NonNull::new_unchecked(p)) }
+            })
     }
 }

@@ -33,7 +33,11 @@ pub(crate) struct Worker {
 
 /// The body of worker thread `parts.index`.
 pub(crate) fn run(shared: Arc<Shared>, parts: WorkerParts) {
-    let WorkerParts { index, local, parker } = parts;
+    let WorkerParts {
+        index,
+        local,
+        parker,
+    } = parts;
     let worker = Worker {
         shared: shared.clone(),
         index,
@@ -42,7 +46,9 @@ pub(crate) fn run(shared: Arc<Shared>, parts: WorkerParts) {
         tick: Cell::new(0),
         is_searching: Cell::new(false),
         is_polling: Cell::new(false),
-        rng: RefCell::new(fastrand::Rng::with_seed(0x9E37_79B9_7F4A_7C15 ^ index as u64)),
+        rng: RefCell::new(fastrand::Rng::with_seed(
+            0x9E37_79B9_7F4A_7C15 ^ index as u64,
+        )),
     };
     let _enter = crate::context::enter_worker(shared, &worker);
     worker.run_loop();
@@ -81,7 +87,10 @@ impl Worker {
                 return Some(task);
             }
         }
-        self.local.pop_runnext().or_else(|| self.local.pop()).or_else(|| self.take_from_injector())
+        self.local
+            .pop_runnext()
+            .or_else(|| self.local.pop())
+            .or_else(|| self.take_from_injector())
     }
 
     /// Takes a fair share of the injector: one task to run, the rest into the local ring.
@@ -198,7 +207,9 @@ impl Worker {
     fn park(&self) {
         let shared = &*self.shared;
         let was_searching = self.is_searching.replace(false);
-        if shared.idle.transition_worker_to_parked(self.index, was_searching)
+        if shared
+            .idle
+            .transition_worker_to_parked(self.index, was_searching)
             && shared.has_pending_work()
         {
             // The last searcher saw work arrive as it parked: make sure someone takes it.

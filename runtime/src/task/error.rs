@@ -36,11 +36,17 @@ unsafe impl Sync for SyncPayload {}
 
 impl JoinError {
     pub(crate) fn cancelled(id: u64) -> JoinError {
-        JoinError { id, repr: Repr::Cancelled }
+        JoinError {
+            id,
+            repr: Repr::Cancelled,
+        }
     }
 
     pub(crate) fn panic(id: u64, payload: Box<dyn Any + Send + 'static>) -> JoinError {
-        JoinError { id, repr: Repr::Panic(SyncPayload(payload)) }
+        JoinError {
+            id,
+            repr: Repr::Panic(SyncPayload(payload)),
+        }
     }
 
     /// True if the goroutine was cancelled before it completed.
@@ -61,7 +67,7 @@ impl JoinError {
     ///
     /// ```
     /// let rt = gort_runtime::Runtime::new().unwrap();
-    /// let err = rt.block_on(gort_runtime::go(async { panic!() })).unwrap_err();
+    /// let err = rt.block_on(async { gort_runtime::go(async { panic!() }).await }).unwrap_err();
     /// assert!(err.is_panic());
     /// ```
     pub fn is_panic(&self) -> bool {
@@ -76,18 +82,21 @@ impl JoinError {
     ///
     /// ```
     /// let rt = gort_runtime::Runtime::new().unwrap();
-    /// let err = rt.block_on(gort_runtime::go(async { std::panic::panic_any(7u32) })).unwrap_err();
+    /// let err = rt
+    ///     .block_on(async { gort_runtime::go(async { std::panic::panic_any(7u32) }).await })
+    ///     .unwrap_err();
     /// assert_eq!(*err.into_panic().downcast::<u32>().unwrap(), 7);
     /// ```
     pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
-        self.try_into_panic().expect("gort: `JoinError::into_panic` on a cancelled task")
+        self.try_into_panic()
+            .expect("gort: `JoinError::into_panic` on a cancelled task")
     }
 
     /// The panic payload, or the error itself if the goroutine was cancelled.
     ///
     /// ```
     /// let rt = gort_runtime::Runtime::new().unwrap();
-    /// let err = rt.block_on(gort_runtime::go(async { panic!("x") })).unwrap_err();
+    /// let err = rt.block_on(async { gort_runtime::go(async { panic!("x") }).await }).unwrap_err();
     /// assert!(err.try_into_panic().is_ok());
     /// ```
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {

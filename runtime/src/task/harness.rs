@@ -116,7 +116,9 @@ impl<F: Future, S: Schedule> Harness<F, S> {
     fn drop_stage(&self) -> std::thread::Result<()> {
         panic::catch_unwind(AssertUnwindSafe(|| {
             // SAFETY: callers own the stage (RUNNING, or the output after completion).
-            self.core().stage.with_mut(|stage| unsafe { *stage = Stage::Consumed });
+            self.core()
+                .stage
+                .with_mut(|stage| unsafe { *stage = Stage::Consumed });
         }))
     }
 
@@ -134,7 +136,9 @@ impl<F: Future, S: Schedule> Harness<F, S> {
     /// the finished poll and of the owned list.
     fn complete(self, output: Result<F::Output, JoinError>) {
         // SAFETY: we hold RUNNING, so the stage is ours until COMPLETE is published.
-        self.core().stage.with_mut(|stage| unsafe { *stage = Stage::Finished(output) });
+        self.core()
+            .stage
+            .with_mut(|stage| unsafe { *stage = Stage::Finished(output) });
         let snapshot = self.state().transition_to_complete();
         if !snapshot.is_join_interested() {
             // No JoinHandle will read it: the output is ours to drop. A panic here has nowhere
@@ -149,11 +153,16 @@ impl<F: Future, S: Schedule> Harness<F, S> {
             let prev = self.state().unset_join_waker_after_complete();
             if !prev.is_join_interested() {
                 // SAFETY: the handle is gone and JOIN_WAKER was ours: nobody else touches it.
-                self.trailer().waker.with_mut(|waker| unsafe { *waker = None });
+                self.trailer()
+                    .waker
+                    .with_mut(|waker| unsafe { *waker = None });
             }
         }
         let released = self.core().scheduler.release(self.header_ptr());
-        if self.state().transition_to_terminal(if released { 2 } else { 1 }) {
+        if self
+            .state()
+            .transition_to_terminal(if released { 2 } else { 1 })
+        {
             self.dealloc();
         }
     }
@@ -183,9 +192,10 @@ impl<F: Future, S: Schedule> Harness<F, S> {
         }
         // SAFETY: COMPLETE was observed with Acquire while JOIN_INTEREST is ours: the output
         // belongs to this handle.
-        let stage = self.core().stage.with_mut(|stage| unsafe {
-            std::mem::replace(&mut *stage, Stage::Consumed)
-        });
+        let stage = self
+            .core()
+            .stage
+            .with_mut(|stage| unsafe { std::mem::replace(&mut *stage, Stage::Consumed) });
         match stage {
             // SAFETY: `dst` has the right type by contract.
             Stage::Finished(output) => unsafe { *dst = Poll::Ready(output) },
@@ -229,7 +239,9 @@ impl<F: Future, S: Schedule> Harness<F, S> {
         }
         if drop_waker {
             // SAFETY: the transition gave the waker field to the handle.
-            self.trailer().waker.with_mut(|waker| unsafe { *waker = None });
+            self.trailer()
+                .waker
+                .with_mut(|waker| unsafe { *waker = None });
         }
         self.raw().drop_reference();
     }

@@ -1,7 +1,7 @@
 //! `JoinHandle`: the owned half of a goroutine, a future of its output.
 
-use super::raw::RawTask;
 use super::JoinError;
+use super::raw::RawTask;
 use crate::coop;
 use std::fmt;
 use std::future::Future;
@@ -43,7 +43,10 @@ impl<T> Unpin for JoinHandle<T> {}
 
 impl<T> JoinHandle<T> {
     pub(super) fn new(raw: RawTask) -> JoinHandle<T> {
-        JoinHandle { raw, _output: PhantomData }
+        JoinHandle {
+            raw,
+            _output: PhantomData,
+        }
     }
 
     /// Cancels the goroutine: its future is dropped at its next poll point (now, if it is

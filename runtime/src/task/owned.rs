@@ -33,8 +33,17 @@ impl OwnedTasks {
     /// A list with at least `shards` shards (rounded up to a power of two).
     pub(crate) fn new(shards: usize) -> OwnedTasks {
         let n = shards.max(1).next_power_of_two();
-        let shards = (0..n).map(|_| Mutex::new(Shard { head: None, len: 0, closed: false }));
-        OwnedTasks { shards: shards.collect(), mask: n - 1 }
+        let shards = (0..n).map(|_| {
+            Mutex::new(Shard {
+                head: None,
+                len: 0,
+                closed: false,
+            })
+        });
+        OwnedTasks {
+            shards: shards.collect(),
+            mask: n - 1,
+        }
     }
 
     fn shard(&self, header: NonNull<Header>) -> &Mutex<Shard> {
@@ -62,7 +71,9 @@ impl OwnedTasks {
                 (*links).next = shard.head;
             });
             if let Some(old) = shard.head {
-                old.as_ref().owned.with_mut(|links| (*links).prev = Some(header));
+                old.as_ref()
+                    .owned
+                    .with_mut(|links| (*links).prev = Some(header));
             }
         }
         shard.head = Some(task.into_raw());

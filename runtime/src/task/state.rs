@@ -108,7 +108,10 @@ impl Snapshot {
         self.0 & (RUNNING | COMPLETE) == 0
     }
     fn ref_inc(&mut self) {
-        assert!(self.0 <= isize::MAX as usize, "gort: task reference count overflow");
+        assert!(
+            self.0 <= isize::MAX as usize,
+            "gort: task reference count overflow"
+        );
         self.0 += REF_ONE;
     }
     fn ref_dec(&mut self) {
@@ -135,7 +138,9 @@ impl State {
     /// A new task: three references, `NOTIFIED` (its first `Notified` is about to be queued) and
     /// `JOIN_INTEREST`.
     pub(crate) fn new() -> State {
-        State { word: AtomicUsize::new(INITIAL) }
+        State {
+            word: AtomicUsize::new(INITIAL),
+        }
     }
 
     pub(crate) fn load(&self) -> Snapshot {
@@ -149,7 +154,10 @@ impl State {
         loop {
             let (next, result) = f(curr);
             let Some(next) = next else { return result };
-            match self.word.compare_exchange_weak(curr.0, next.0, AcqRel, Acquire) {
+            match self
+                .word
+                .compare_exchange_weak(curr.0, next.0, AcqRel, Acquire)
+            {
                 Ok(_) => return result,
                 Err(actual) => curr = Snapshot(actual),
             }
@@ -162,11 +170,19 @@ impl State {
             debug_assert!(s.is_notified(), "a queued task must be NOTIFIED: {s:?}");
             if !s.is_idle() {
                 s.ref_dec();
-                let action = if s.ref_count() == 0 { ToRunning::Dealloc } else { ToRunning::Failed };
+                let action = if s.ref_count() == 0 {
+                    ToRunning::Dealloc
+                } else {
+                    ToRunning::Failed
+                };
                 return (Some(s), action);
             }
             s.0 = (s.0 | RUNNING) & !NOTIFIED;
-            let action = if s.is_cancelled() { ToRunning::Cancelled } else { ToRunning::Success };
+            let action = if s.is_cancelled() {
+                ToRunning::Cancelled
+            } else {
+                ToRunning::Success
+            };
             (Some(s), action)
         })
     }
@@ -184,7 +200,11 @@ impl State {
                 return (Some(s), ToIdle::OkNotified);
             }
             s.ref_dec();
-            let action = if s.ref_count() == 0 { ToIdle::OkDealloc } else { ToIdle::Ok };
+            let action = if s.ref_count() == 0 {
+                ToIdle::OkDealloc
+            } else {
+                ToIdle::Ok
+            };
             (Some(s), action)
         })
     }
@@ -214,8 +234,11 @@ impl State {
                 (Some(s), ToNotified::DoNothing)
             } else if s.is_complete() || s.is_notified() {
                 s.ref_dec();
-                let action =
-                    if s.ref_count() == 0 { ToNotified::Dealloc } else { ToNotified::DoNothing };
+                let action = if s.ref_count() == 0 {
+                    ToNotified::Dealloc
+                } else {
+                    ToNotified::DoNothing
+                };
                 (Some(s), action)
             } else {
                 // The waker's reference passes to the new `Notified`.
@@ -292,7 +315,10 @@ impl State {
             if !s.is_complete() {
                 next &= !JOIN_WAKER;
             }
-            (Some(Snapshot(next)), (s.is_complete(), next & JOIN_WAKER == 0))
+            (
+                Some(Snapshot(next)),
+                (s.is_complete(), next & JOIN_WAKER == 0),
+            )
         })
     }
 

@@ -33,7 +33,10 @@ pub(super) fn waker_ref(header: &NonNull<Header>) -> WakerRef<'_> {
     // SAFETY: the vtable's functions uphold RawWaker's contract for a task pointer, and the
     // ManuallyDrop keeps this uncounted waker from dropping a reference it does not own.
     let waker = ManuallyDrop::new(unsafe { Waker::from_raw(raw) });
-    WakerRef { waker, _task: PhantomData }
+    WakerRef {
+        waker,
+        _task: PhantomData,
+    }
 }
 
 fn task(ptr: *const ()) -> RawTask {

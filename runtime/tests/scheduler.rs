@@ -1,0 +1,316 @@
+//! End-to-end behaviour of the scheduler: spawning, joining, stealing, runnext, yielding,
+//! and the coop budget.
+
+use gort_runtime::{Builder, Runtime, coop, go, yield_now};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
+use std::time::{Duration, Instant};
+
+fn rt(workers: usize) -> Runtime {
+    Builder::new().workers(workers).build().unwrap()
+}
+
+#[test]
+fn spawn_and_join_from_a_goroutine() {
+    let v = rt(2).block_on(async {
+        let hs: Vec<_> = (0..1000u64).map(|i| go(async move { i })).collect();
+        let mut s = 0;
+        for h in hs {
+            s += h.await.unwrap();
+        }
+        s
+    });
+    assert_eq!(v, 499_500);
+}
+
+#[test]
+fn spawn_from_outside_goes_through_the_injector() {
+    let rt = rt(2);
+    let n = Arc::new(AtomicUsize::new(0));
+    let hs: Vec<_> = (0..10_000)
+        .map(|_| {
+            let n = n.clone();
+            rt.spawn(async move {
+                n.fetch_add(1, Relaxed);
+            })
+        })
+        .collect();
+    rt.block_on(async move {
+        for h in hs {
+            h.await.unwrap();
+        }
+    });
+    assert_eq!(n.load(Relaxed), 10_000);
+    assert!(rt.metrics().injector_taken >= 1);
+}
+
+/// The stress test of the issue: a million goroutines, each joined.
+#[test]
+fn one_million_goroutines_joined() {
+    const N: u64 = 1_000_000;
+    let sum = rt(2).block_on(async {
+        let hs: Vec<_> = (0..N).map(|i| go(async move { i })).collect();
+        let mut sum = 0;
+        for h in hs {
+            sum += h.await.unwrap();
+        }
+        sum
+    });
+    assert_eq!(sum, N * (N - 1) / 2);
+}
+
+/// Spawns from many goroutines at once, so that rings overflow into the injector and idle
+/// workers steal.
+#[test]
+fn nested_spawns_overflow_and_steal() {
+    let rt = rt(2);
+    let total = rt.block_on(async {
+        let outer: Vec<_> = (0..64)
+            .map(|_| {
+                go(async {
+                    let hs: Vec<_> = (0..2000u64).map(|i| go(async move { i % 7 })).collect();
+                    let mut s = 0;
+                    for h in hs {
+                        s += h.await.unwrap();
+                    }
+                    s
+                })
+            })
+            .collect();
+        let mut s = 0;
+        for h in outer {
+            s += h.await.unwrap();
+        }
+        s
+    });
+    let per: u64 = (0..2000u64).map(|i| i % 7).sum();
+    assert_eq!(total, 64 * per);
+    let m = rt.metrics();
+    assert!(m.overflowed > 0, "{m}");
+}
+
+/// A goroutine that never awaits anything pending still yields where it polls budget-aware
+/// futures, so on one worker the goroutine it spawned (queued behind it) gets to run and
+/// release it. Without the budget this would spin until the guard count.
+#[test]
+fn coop_budget_preempts_a_goroutine_that_never_blocks() {
+    let rt = rt(1);
+    let spins = rt.block_on(async {
+        go(async move {
+            let flag = Arc::new(AtomicBool::new(false));
+            let f2 = flag.clone();
+            let setter = go(async move { f2.store(true, Release) });
+            let mut spins = 0u64;
+            while !flag.load(Acquire) && spins < 100_000_000 {
+                coop::consume_budget().await;
+                spins += 1;
+            }
+            assert!(
+                flag.load(Acquire),
+                "the budget never made the spinner yield"
+            );
+            setter.await.unwrap();
+            spins
+        })
+        .await
+        .unwrap()
+    });
+    assert!(spins >= coop::BUDGET as u64, "{spins}");
+}
+
+/// Awaiting a finished `JoinHandle` spends one unit: 128 of them use up a slice, and the
+/// next await yields before it completes.
+#[test]
+fn a_ready_join_handle_spends_budget() {
+    let rt = rt(1);
+    rt.block_on(async {
+        let handles: Vec<_> = (0..=coop::BUDGET as usize).map(|_| go(async {})).collect();
+        while !handles.iter().all(|h| h.is_finished()) {
+            yield_now().await;
+        }
+        // A yield ends the slice; we come back from the queue with a fresh budget.
+        yield_now().await;
+        let mut handles = handles.into_iter();
+        for h in handles.by_ref().take(coop::BUDGET as usize) {
+            assert!(coop::has_budget_remaining());
+            h.await.unwrap();
+        }
+        assert!(!coop::has_budget_remaining());
+        handles.next().unwrap().await.unwrap();
+        assert!(
+            coop::has_budget_remaining(),
+            "the 129th await should have yielded"
+        );
+    });
+}
+
+/// `yield_now` goes to the back of the queue: two yielding goroutines on one worker alternate.
+#[test]
+fn yield_now_goes_to_the_back_of_the_queue() {
+    let rt = rt(1);
+    let log = rt.block_on(async {
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let hs: Vec<_> = (0..2)
+            .map(|id| {
+                let log = log.clone();
+                go(async move {
+                    for _ in 0..3 {
+                        log.lock().unwrap().push(id);
+                        yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        for h in hs {
+            h.await.unwrap();
+        }
+        Arc::try_unwrap(log).unwrap().into_inner().unwrap()
+    });
+    // Each yield lets the other run: strict alternation, three turns each.
+    assert_eq!(log.len(), 6);
+    assert!(log.windows(2).all(|w| w[0] != w[1]), "{log:?}");
+}
+
+/// A goroutine spawned by the running goroutine runs next, on the same worker.
+#[test]
+fn a_spawned_child_runs_next_on_the_same_worker() {
+    let rt = rt(2);
+    rt.block_on(async {
+        for _ in 0..100 {
+            let parent = std::thread::current().id();
+            let child = go(async { std::thread::current().id() }).await.unwrap();
+            assert_eq!(parent, child);
+        }
+    });
+    assert!(rt.metrics().runnext_hits >= 100);
+}
+
+/// No runnable task waits while a core idles: a child sitting in `runnext` behind a parent that
+/// never yields is stolen by the other worker.
+#[test]
+fn runnext_is_stolen_when_its_worker_is_busy() {
+    let rt = rt(2);
+    rt.block_on(async {
+        let flag = Arc::new(AtomicBool::new(false));
+        let f2 = flag.clone();
+        go(async move {
+            let child = go(async move { f2.store(true, Release) });
+            // Block this worker until the child ran elsewhere (a guard against hanging).
+            let start = Instant::now();
+            while !flag.load(Acquire) && start.elapsed() < Duration::from_secs(20) {
+                std::hint::spin_loop();
+            }
+            assert!(flag.load(Acquire), "the child in runnext was never stolen");
+            child.await.unwrap();
+        })
+        .await
+        .unwrap();
+    });
+}
+
+/// A ping-pong pair bouncing through `runnext` does not starve a goroutine queued behind it
+/// on one worker.
+#[test]
+fn runnext_ping_pong_does_not_starve_the_queue() {
+    use futures::channel::mpsc;
+    use futures::{SinkExt, StreamExt};
+    let rt = rt(1);
+    let rounds = rt.block_on(async {
+        go(async {
+            let stop = Arc::new(AtomicBool::new(false));
+            let (mut a_tx, mut a_rx) = mpsc::channel::<u32>(0);
+            let (mut b_tx, mut b_rx) = mpsc::channel::<u32>(0);
+            let pong = go(async move {
+                while let Some(v) = a_rx.next().await {
+                    if b_tx.send(v).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            let s2 = stop.clone();
+            // Queued behind the pair; it needs one poll to stop them.
+            let bystander = go(async move { s2.store(true, Release) });
+            let mut n = 0u64;
+            while !stop.load(Acquire) && n < 10_000_000 {
+                a_tx.send(1).await.unwrap();
+                b_rx.next().await.unwrap();
+                n += 1;
+            }
+            assert!(stop.load(Acquire), "the ping-pong pair starved the queue");
+            drop(a_tx);
+            pong.await.unwrap();
+            bystander.await.unwrap();
+            n
+        })
+        .await
+        .unwrap()
+    });
+    assert!(rounds >= 1);
+}
+
+/// Wakes from a plain thread reach the goroutine (through the injector).
+#[test]
+fn wake_from_another_thread() {
+    let rt = rt(2);
+    rt.block_on(async {
+        for _ in 0..100 {
+            let (tx, rx) = futures::channel::oneshot::channel::<u32>();
+            let t = std::thread::spawn(move || tx.send(7).unwrap());
+            assert_eq!(rx.await.unwrap(), 7);
+            t.join().unwrap();
+        }
+    });
+}
+
+/// Many workers searching and parking while goroutines arrive in bursts: every goroutine runs.
+#[test]
+fn bursts_from_outside_while_workers_park() {
+    let rt = rt(4);
+    let done = Arc::new(AtomicUsize::new(0));
+    for burst in 0..200 {
+        let hs: Vec<_> = (0..burst % 17 + 1)
+            .map(|_| {
+                let done = done.clone();
+                rt.spawn(async move {
+                    done.fetch_add(1, Relaxed);
+                })
+            })
+            .collect();
+        for h in hs {
+            rt.block_on(h).unwrap();
+        }
+        if burst % 50 == 0 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    let expected: usize = (0..200).map(|b| b % 17 + 1).sum();
+    assert_eq!(done.load(Relaxed), expected);
+}
+
+#[test]
+fn metrics_and_introspection() {
+    let rt = rt(3);
+    rt.block_on(async {
+        assert_eq!(gort_runtime::runtime::num_workers(), 3);
+        let n0 = gort_runtime::runtime::num_goroutine();
+        assert!(n0 >= 1);
+        let (tx, rx) = futures::channel::oneshot::channel::<()>();
+        let h = go(async move {
+            let _ = rx.await;
+        });
+        yield_now().await;
+        assert_eq!(gort_runtime::runtime::num_goroutine(), n0 + 1);
+        let dump = gort_runtime::runtime::dump();
+        let line = dump
+            .lines()
+            .find(|l| l.starts_with(&format!("goroutine {} ", h.id())))
+            .expect("the goroutine is in the dump");
+        assert!(line.contains("scheduler.rs"), "{line}");
+        tx.send(()).unwrap();
+        h.await.unwrap();
+        let m = gort_runtime::runtime::metrics();
+        assert_eq!(m.workers, 3);
+        assert!(m.spawned >= 2 && m.polled >= 2, "{m}");
+        assert_eq!(m.polled_per_worker.len(), 3);
+    });
+}
