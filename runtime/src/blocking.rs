@@ -112,15 +112,15 @@ impl Spawner {
             state.num_idle -= 1;
             state.num_notify += 1;
             inner.work.notify_one();
-        } else if state.num_threads < inner.max_threads {
-            if let Err(err) = Self::spawn_thread(handle, &mut state) {
-                // The queued task waits for an existing thread; with none, it would wait
-                // forever, so fail loudly as Go does when it cannot create a thread.
-                assert!(
-                    state.num_threads > 0,
-                    "gort: failed to start a blocking thread: {err}"
-                );
-            }
+        } else if state.num_threads < inner.max_threads
+            && let Err(err) = Self::spawn_thread(handle, &mut state)
+        {
+            // The queued task waits for an existing thread; with none, it would wait forever,
+            // so fail loudly as Go does when it cannot create a thread.
+            assert!(
+                state.num_threads > 0,
+                "gort: failed to start a blocking thread: {err}"
+            );
         }
         join
     }

@@ -16,6 +16,14 @@ struct Context {
     worker: Cell<*const Worker>,
 }
 
+#[cfg(not(gort_loom))]
+thread_local! {
+    static CONTEXT: Context = const {
+        Context { handle: RefCell::new(None), worker: Cell::new(ptr::null()) }
+    };
+}
+
+#[cfg(gort_loom)]
 thread_local! {
     static CONTEXT: Context = Context { handle: RefCell::new(None), worker: Cell::new(ptr::null()) };
 }

@@ -41,6 +41,12 @@ impl Budget {
     }
 }
 
+#[cfg(not(gort_loom))]
+thread_local! {
+    static CURRENT: Cell<Budget> = const { Cell::new(Budget::unconstrained()) };
+}
+
+#[cfg(gort_loom)]
 thread_local! {
     static CURRENT: Cell<Budget> = Cell::new(Budget::unconstrained());
 }

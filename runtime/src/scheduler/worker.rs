@@ -81,11 +81,11 @@ impl Worker {
     }
 
     fn next_task(&self, tick: u32) -> Option<Notified> {
-        if tick % GLOBAL_INTERVAL == 0 {
-            if let Some(task) = self.shared.injector.pop() {
-                self.metrics().injector_taken.incr();
-                return Some(task);
-            }
+        if tick.is_multiple_of(GLOBAL_INTERVAL)
+            && let Some(task) = self.shared.injector.pop()
+        {
+            self.metrics().injector_taken.incr();
+            return Some(task);
         }
         self.local
             .pop_runnext()
@@ -188,12 +188,12 @@ impl Worker {
                     self.metrics().stolen.add(1 + self.local.len() as u64);
                     return Some(task);
                 }
-                if round == STEAL_ROUNDS - 1 {
-                    if let Some(task) = steal.steal_runnext(runnext_grace) {
-                        self.metrics().steal_operations.incr();
-                        self.metrics().stolen.incr();
-                        return Some(task);
-                    }
+                if round == STEAL_ROUNDS - 1
+                    && let Some(task) = steal.steal_runnext(runnext_grace)
+                {
+                    self.metrics().steal_operations.incr();
+                    self.metrics().stolen.incr();
+                    return Some(task);
                 }
             }
             if let Some(task) = self.take_from_injector() {

@@ -95,6 +95,8 @@ impl<F: Future, S: Schedule> Harness<F, S> {
                 // SAFETY: we hold RUNNING, which gives us the stage; the future never moves
                 // (the cell is a heap allocation that lives until dealloc).
                 match unsafe { &mut *stage } {
+                    // SAFETY: the future never moves: the cell is a heap allocation that lives
+                    // until dealloc, and the stage is replaced only once the future is done.
                     Stage::Running(future) => unsafe { Pin::new_unchecked(future) }.poll(cx),
                     _ => unreachable!("gort: polled a task whose future is gone"),
                 }

@@ -125,6 +125,7 @@ impl OwnedTasks {
                 // are ours under the lock.
                 let header = unsafe { header.as_ref() };
                 f(header);
+                // SAFETY: as above.
                 cursor = header.owned.with(|links| unsafe { (*links).next });
             }
         }

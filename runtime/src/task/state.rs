@@ -34,7 +34,7 @@ const JOIN_WAKER: usize = 0b01_0000;
 const CANCELLED: usize = 0b10_0000;
 const REF_SHIFT: u32 = 6;
 const REF_ONE: usize = 1 << REF_SHIFT;
-const INITIAL: usize = 3 * REF_ONE | NOTIFIED | JOIN_INTEREST;
+const INITIAL: usize = (3 * REF_ONE) | NOTIFIED | JOIN_INTEREST;
 
 /// The atomic state word of one task.
 pub(crate) struct State {
