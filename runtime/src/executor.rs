@@ -196,9 +196,15 @@ impl Runtime {
         self.shutdown(Some(Instant::now() + timeout));
     }
 
-    fn shutdown(&mut self, deadline: Option<Instant>) {
+    fn shutdown(&mut self, mut deadline: Option<Instant>) {
         if std::mem::replace(&mut self.is_shut_down, true) {
             return;
+        }
+        if context::is_worker() {
+            // Dropped inside a goroutine (perhaps of this very runtime): waiting for workers
+            // from a worker could deadlock and would stall its queue. Signal and move on; the
+            // workers exit at their next tick and are detached.
+            deadline = Some(Instant::now());
         }
         self.shared.shutdown();
         let all_exited = {

@@ -177,21 +177,27 @@ fn dropping_the_handle_detaches() {
     assert_eq!(drops.load(SeqCst), 1000);
 }
 
-/// The output is dropped exactly once whether the handle reads it or is dropped first.
+/// The output is dropped exactly once whether the handle reads it or is dropped first (and a
+/// goroutine cancelled by shutdown before it ran never made one).
 #[test]
 fn output_dropped_once_when_handle_drop_races_completion() {
     let rt = rt(2);
+    let made = Arc::new(AtomicUsize::new(0));
     let drops = Arc::new(AtomicUsize::new(0));
     for i in 0..2000 {
-        let d = drops.clone();
-        let h = rt.spawn(async move { DropCount(d) });
+        let (m, d) = (made.clone(), drops.clone());
+        let h = rt.spawn(async move {
+            m.fetch_add(1, SeqCst);
+            DropCount(d)
+        });
         if i % 3 == 0 {
             std::thread::yield_now();
         }
         drop(h);
     }
     drop(rt);
-    assert_eq!(drops.load(SeqCst), 2000);
+    assert!(made.load(SeqCst) > 0);
+    assert_eq!(drops.load(SeqCst), made.load(SeqCst));
 }
 
 #[test]
@@ -348,4 +354,24 @@ fn spawning_from_a_destructor_during_shutdown() {
     });
     drop(rt);
     assert_eq!(drops.load(SeqCst), 1);
+}
+
+/// The last reference to a runtime dropped inside one of its own goroutines: no deadlock.
+#[test]
+fn dropping_a_runtime_inside_its_own_goroutine() {
+    let rt = Arc::new(rt(2));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let rt2 = rt.clone();
+    let h = rt.spawn(async move {
+        let rt3 = rt2;
+        tx.send(()).unwrap();
+        // Wait until the outside reference is gone, then drop the last one here.
+        while Arc::strong_count(&rt3) > 1 {
+            yield_now().await;
+        }
+        drop(rt3);
+    });
+    rx.recv().unwrap();
+    drop(h);
+    drop(rt);
 }
