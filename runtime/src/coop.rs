@@ -25,6 +25,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 /// Units of work a time slice may do before its goroutine must yield (tokio uses the same).
+///
+/// ```
+/// assert_eq!(gort_runtime::coop::BUDGET, 128);
+/// ```
 pub const BUDGET: u8 = 128;
 
 /// `None`: unconstrained.
@@ -93,6 +97,13 @@ pub fn has_budget_remaining() -> bool {
 
 /// Proof that a leaf future spent a unit; gives it back on drop unless
 /// [`made_progress`](Progress::made_progress) was called.
+///
+/// ```
+/// use std::task::{Context, Poll, Waker};
+/// let mut cx = Context::from_waker(Waker::noop());
+/// let Poll::Ready(progress) = gort_runtime::coop::poll_proceed(&mut cx) else { unreachable!() };
+/// drop(progress); // no progress made: the unit is refunded
+/// ```
 #[must_use = "call `made_progress` when the poll completes, or the unit is refunded"]
 #[derive(Debug)]
 pub struct Progress {
@@ -101,6 +112,14 @@ pub struct Progress {
 
 impl Progress {
     /// The operation completed: keep the unit spent.
+    ///
+    /// ```
+    /// use std::task::{Context, Poll, Waker};
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// if let Poll::Ready(progress) = gort_runtime::coop::poll_proceed(&mut cx) {
+    ///     progress.made_progress();
+    /// }
+    /// ```
     pub fn made_progress(&self) {
         self.spent.set(None);
     }
@@ -199,6 +218,11 @@ pub fn unconstrained<F: Future>(future: F) -> Unconstrained<F> {
 }
 
 /// The future returned by [`unconstrained`].
+///
+/// ```
+/// let fut: gort_runtime::coop::Unconstrained<_> = gort_runtime::coop::unconstrained(async { 1 });
+/// assert_eq!(gort_runtime::block_on(fut), 1);
+/// ```
 #[derive(Debug)]
 #[must_use = "futures do nothing unless awaited"]
 pub struct Unconstrained<F> {

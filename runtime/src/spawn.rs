@@ -93,8 +93,10 @@ where
     }
 }
 
-/// Yields the worker: the goroutine goes to the back of its worker's queue (Go's
-/// `runtime.Gosched`), not to `runnext`, so every goroutine queued behind it runs first.
+/// Yields the worker (Go's `runtime.Gosched`): the goroutine goes to the back of its worker's
+/// queue, not to `runnext`, so every goroutine queued behind it runs first. When goroutines
+/// wait in the global queue it queues behind them there instead, as Go's Gosched always does,
+/// so yielding goroutines cannot keep a worker from the global queue.
 ///
 /// ```
 /// gort_runtime::block_on(async {

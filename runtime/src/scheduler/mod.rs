@@ -17,7 +17,8 @@
 //! | who makes it runnable                          | where it goes                           |
 //! |------------------------------------------------|-----------------------------------------|
 //! | the running goroutine spawns it or wakes it    | `runnext` (the old occupant to the ring) |
-//! | it woke itself during its poll (a yield)       | the back of the local ring              |
+//! | it woke itself during its poll (a yield)       | the back of the local ring, or of the   |
+//! |                                                | injector when goroutines wait there     |
 //! | a worker, outside any poll                     | the back of the local ring              |
 //! | any other thread, or a worker of another runtime | the injector                          |
 //! | a full ring                                    | half of the ring moves to the injector  |

@@ -147,6 +147,13 @@ impl Worker {
 
     /// A task became runnable on this worker's thread (see the table in `mod.rs`).
     pub(crate) fn schedule_local(&self, task: Notified, is_yield: bool) {
+        if is_yield && !self.shared.injector.is_empty() {
+            // Goroutines wait in the global queue: a yielder queues behind them, as Go's
+            // Gosched always does, so a worker busy with yielding goroutines still drains it.
+            self.shared.injector.push(task);
+            self.shared.notify_parked();
+            return;
+        }
         let task = if !is_yield && self.is_polling.get() {
             match self.local.push_runnext(task) {
                 None => return,

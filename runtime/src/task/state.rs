@@ -251,8 +251,13 @@ impl State {
     /// `Waker::wake_by_ref`: the waker keeps its reference; a new `Notified` gets one.
     pub(crate) fn transition_to_notified_by_ref(&self) -> ToNotified {
         self.update(|mut s| {
-            if s.is_complete() || s.is_notified() {
+            if s.is_complete() {
                 (None, ToNotified::DoNothing)
+            } else if s.is_notified() {
+                // Already queued, but still write (the same value): the waker's writes before
+                // this wake must happen-before the queued poll, and a plain load releases
+                // nothing (the store-buffering race; tokio#7622, checked by `loom_task.rs`).
+                (Some(s), ToNotified::DoNothing)
             } else if s.is_running() {
                 s.0 |= NOTIFIED;
                 (Some(s), ToNotified::DoNothing)
