@@ -32,6 +32,7 @@ pub mod runtime;
 mod scheduler;
 mod spawn;
 mod task;
+pub mod time;
 
 pub use builder::Builder;
 pub use executor::Runtime;

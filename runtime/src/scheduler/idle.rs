@@ -106,6 +106,18 @@ impl Idle {
         !lock(&self.sleepers).contains(&worker)
     }
 
+    /// A parked worker wakes itself (a timer deadline came): takes it off the parked list and
+    /// counts it as unparked, not searching. False if someone unparked it meanwhile.
+    pub(crate) fn unpark_worker_by_id(&self, worker: usize) -> bool {
+        let mut sleepers = lock(&self.sleepers);
+        let Some(pos) = sleepers.iter().position(|w| *w == worker) else {
+            return false;
+        };
+        sleepers.swap_remove(pos);
+        self.state.fetch_add(1 << UNPARKED_SHIFT, SeqCst);
+        true
+    }
+
     /// For shutdown: takes every worker off the parked list.
     pub(crate) fn unpark_all(&self) -> Vec<usize> {
         let mut sleepers = lock(&self.sleepers);

@@ -31,7 +31,7 @@ use std::pin::Pin;
 use std::ptr::NonNull;
 use std::task::{Context, Poll};
 
-// LOOM_MAX_PREEMPTIONS=3: 
+// LOOM_MAX_PREEMPTIONS=3:
 /// An `unpark` before or during the `park` ends it, and what the unparker wrote before is
 /// visible after (the payload is a loom cell, so a missing happens-before is a reported race).
 #[test]
@@ -58,7 +58,7 @@ fn unpark_ends_park() {
     });
 }
 
-// LOOM_MAX_PREEMPTIONS=3: 
+// LOOM_MAX_PREEMPTIONS=3:
 /// Two unparks from two threads, racing each other and two parks guarded by a flag, as the
 /// worker loop parks again after a spurious return: the thread never sleeps with its flag set.
 #[test]
@@ -249,7 +249,7 @@ fn run_model(workers: usize, tasks: usize) {
     assert!(model.injector.is_empty());
 }
 
-// LOOM_MAX_PREEMPTIONS=3: 
+// LOOM_MAX_PREEMPTIONS=3:
 /// One worker, one task: the worker searches, finds nothing and parks as the last searcher
 /// while the task arrives. Either the pusher sees no searcher and unparks it, or the worker's
 /// re-check after it was counted as parked sees the task (and unparks itself).
@@ -258,7 +258,7 @@ fn one_worker_no_lost_wakeup() {
     loom::model(|| run_model(1, 1));
 }
 
-// LOOM_MAX_PREEMPTIONS=3: 
+// LOOM_MAX_PREEMPTIONS=3:
 /// One worker, two tasks pushed one after the other: the second push may find the worker
 /// searching, running or parked.
 #[test]
@@ -266,7 +266,7 @@ fn one_worker_two_pushes() {
     loom::model(|| run_model(1, 2));
 }
 
-// LOOM_MAX_PREEMPTIONS=3: 
+// LOOM_MAX_PREEMPTIONS=3:
 /// Two workers, one task: only one of them may search at a time (half of two), so the other
 /// parks without searching and without re-checking; the task must still be taken.
 #[test]

@@ -73,7 +73,10 @@ struct Tasks {
 
 impl Tasks {
     fn new() -> Tasks {
-        Tasks { headers: Vec::new(), counts: Arc::new(Counts::default()) }
+        Tasks {
+            headers: Vec::new(),
+            counts: Arc::new(Counts::default()),
+        }
     }
 
     /// A new task whose only reference is the returned `Notified` (the owned list's `Task` and
@@ -134,7 +137,7 @@ fn steal_and_drain(victim: &queue::Steal, own: &Local) -> Vec<Notified> {
     taken
 }
 
-// LOOM_MAX_PREEMPTIONS=3: 
+// LOOM_MAX_PREEMPTIONS=3:
 /// The owner pushes and pops while one thief steals; the slot indices wrap around the ring.
 #[test]
 fn push_pop_racing_one_thief() {
@@ -165,7 +168,7 @@ fn push_pop_racing_one_thief() {
     });
 }
 
-// LOOM_MAX_PREEMPTIONS=3: 
+// LOOM_MAX_PREEMPTIONS=3:
 /// The owner pushes into a full ring, so half of it moves to the injector, while a thief
 /// steals from it (the thief's claim of `head` and the overflow's claim race).
 #[test]
@@ -200,7 +203,7 @@ fn overflow_racing_steal() {
     });
 }
 
-// LOOM_MAX_PREEMPTIONS=3: 
+// LOOM_MAX_PREEMPTIONS=3:
 /// Two thieves steal from one ring while its owner pops.
 #[test]
 fn two_thieves() {
@@ -229,7 +232,7 @@ fn two_thieves() {
     });
 }
 
-// LOOM_MAX_PREEMPTIONS=3: 
+// LOOM_MAX_PREEMPTIONS=3:
 /// A thief steals from a worker that is itself stealing from a third: the middle worker writes
 /// stolen tasks past its `tail` while its own thief reads below it.
 #[test]
@@ -264,7 +267,7 @@ fn chained_steal() {
     });
 }
 
-// LOOM_MAX_PREEMPTIONS=3: 
+// LOOM_MAX_PREEMPTIONS=3:
 /// The owner replaces, then takes, its `runnext` while a thief takes it with `steal_runnext`
 /// and then steals from the ring; the displaced task goes to the ring as `schedule_local` does.
 #[test]

@@ -69,6 +69,7 @@ use crate::blocking;
 use crate::loom::Arc;
 use crate::loom::atomic::{AtomicBool, AtomicU64, Ordering::*};
 use crate::task::{self, Header, JoinHandle, Notified, Schedule, owned::OwnedTasks};
+use crate::time::TimeDriver;
 use idle::Idle;
 use injector::Injector;
 use metrics::WorkerMetrics;
@@ -85,6 +86,7 @@ pub(crate) struct Shared {
     pub(crate) owned: OwnedTasks,
     shutdown: AtomicBool,
     pub(crate) blocking: blocking::Spawner,
+    pub(crate) time: TimeDriver,
     remote_spawns: AtomicU64,
 }
 
@@ -130,6 +132,7 @@ impl Shared {
             owned: OwnedTasks::new(workers * 4),
             shutdown: AtomicBool::new(false),
             blocking,
+            time: TimeDriver::new(workers),
             remote_spawns: AtomicU64::new(0),
         };
         (Arc::new(shared), parts)
@@ -194,6 +197,11 @@ impl Shared {
         });
     }
 
+    /// Wakes worker `index` from its park (the timer watcher, for an earlier deadline).
+    pub(crate) fn unpark_worker(&self, index: usize) {
+        self.remotes[index].unparker.unpark();
+    }
+
     /// Unparks a worker if work is waiting and nobody is searching for it.
     fn notify_parked(&self) {
         if let Some(index) = self.idle.worker_to_notify() {
@@ -217,6 +225,8 @@ impl Shared {
 
     /// After the workers stopped: drop queued references and cancel every live task.
     pub(crate) fn shutdown_tasks(&self) {
+        // Timers resolve rather than hang: fire them all, refuse new ones.
+        self.time.shutdown();
         self.injector.close();
         self.owned.close_and_shutdown_all();
         // Destructors run by the line above may have queued wake-ups: drop those too.

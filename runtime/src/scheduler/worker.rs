@@ -59,6 +59,10 @@ impl Worker {
         std::ptr::eq(&*self.shared, shared)
     }
 
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+
     pub(crate) fn metrics(&self) -> &WorkerMetrics {
         &self.shared.remotes[self.index].metrics
     }
@@ -67,8 +71,15 @@ impl Worker {
         while !self.shared.is_shutdown() {
             let tick = self.tick.get().wrapping_add(1);
             self.tick.set(tick);
+            if tick.is_multiple_of(GLOBAL_INTERVAL) {
+                // Maintenance: due timers of every worker (Go's checkTimers).
+                self.shared.time.fire_due();
+            }
             if let Some(task) = self.next_task(tick) {
                 self.run_task(task);
+            } else if self.shared.time.fire_due() > 0 {
+                // Fired timers woke goroutines onto this worker's queue.
+                continue;
             } else if let Some(task) = self.search() {
                 self.run_task(task);
             } else {
@@ -224,13 +235,26 @@ impl Worker {
         }
         self.metrics().parks.incr();
         loop {
-            self.parker.park();
+            // One parked worker watches the earliest timer deadline; the others sleep until
+            // unparked (see `time/driver.rs`).
+            let watch = shared.time.try_watch(self.index);
+            self.parker.park_timeout(watch.flatten());
+            if watch.is_some() {
+                shared.time.unwatch(self.index);
+            }
             if shared.is_shutdown() {
                 return;
             }
             if shared.idle.transition_worker_from_parked(self.index) {
                 // Whoever unparked us counted us as searching.
                 self.is_searching.set(true);
+                return;
+            }
+            if watch.is_some()
+                && shared.time.has_due()
+                && shared.idle.unpark_worker_by_id(self.index)
+            {
+                // A deadline came: back to the loop, which fires the timers.
                 return;
             }
         }

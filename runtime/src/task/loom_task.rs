@@ -90,7 +90,10 @@ impl Future for Probe {
 
     fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Output> {
         let counts = &self.counts;
-        assert!(!counts.polling.swap(true, SeqCst), "a task was polled by two threads at once");
+        assert!(
+            !counts.polling.swap(true, SeqCst),
+            "a task was polled by two threads at once"
+        );
         counts.polled.fetch_add(1, SeqCst);
         let ready = counts.woken.load(SeqCst) >= self.needed;
         let output = ready.then(|| {
@@ -124,8 +127,14 @@ impl Model {
     fn spawn(needed: usize) -> (Model, JoinHandle<Output>, Waker) {
         let queue = Arc::new(Mutex::new(VecDeque::new()));
         let counts = Arc::new(Counts::default());
-        let scheduler = TestSchedule { queue: queue.clone(), counts: counts.clone() };
-        let probe = Probe { counts: counts.clone(), needed };
+        let scheduler = TestSchedule {
+            queue: queue.clone(),
+            counts: counts.clone(),
+        };
+        let probe = Probe {
+            counts: counts.clone(),
+            needed,
+        };
         let (task, notified, join) = super::new(probe, scheduler, Location::caller());
         let header = task.header_ptr();
         let waker = Waker::clone(&waker_ref(&header));
@@ -135,7 +144,10 @@ impl Model {
     }
 
     fn handle(&self) -> Model {
-        Model { queue: self.queue.clone(), counts: self.counts.clone() }
+        Model {
+            queue: self.queue.clone(),
+            counts: self.counts.clone(),
+        }
     }
 
     /// Runs the first queued task; false if the queue was empty.
@@ -171,12 +183,27 @@ impl Model {
             drop(join);
         }
         let counts = &self.counts;
-        assert!(lock(&self.queue).is_empty(), "a task was queued after it completed");
-        assert_eq!(counts.future_dropped.load(SeqCst), 1, "the future was not dropped once");
+        assert!(
+            lock(&self.queue).is_empty(),
+            "a task was queued after it completed"
+        );
+        assert_eq!(
+            counts.future_dropped.load(SeqCst),
+            1,
+            "the future was not dropped once"
+        );
         let made = counts.outputs_made.load(SeqCst);
         assert!(made <= 1);
-        assert_eq!(counts.outputs_dropped.load(SeqCst), made, "the output was not dropped once");
-        assert_eq!(counts.freed.load(SeqCst), 1, "the task was not freed exactly once");
+        assert_eq!(
+            counts.outputs_dropped.load(SeqCst),
+            made,
+            "the output was not dropped once"
+        );
+        assert_eq!(
+            counts.freed.load(SeqCst),
+            1,
+            "the task was not freed exactly once"
+        );
     }
 
     /// An output the `JoinHandle` returned agrees with what the future did.
@@ -185,7 +212,11 @@ impl Model {
             Ok(_) => assert_eq!(self.counts.outputs_made.load(SeqCst), 1),
             Err(err) => {
                 assert!(err.is_cancelled(), "unexpected {err:?}");
-                assert_eq!(self.counts.outputs_made.load(SeqCst), 0, "an output was made");
+                assert_eq!(
+                    self.counts.outputs_made.load(SeqCst),
+                    0,
+                    "an output was made"
+                );
             }
         }
     }
@@ -198,7 +229,9 @@ struct CountingWaker {
 
 impl CountingWaker {
     fn new() -> std::sync::Arc<CountingWaker> {
-        std::sync::Arc::new(CountingWaker { wakes: AtomicUsize::new(0) })
+        std::sync::Arc::new(CountingWaker {
+            wakes: AtomicUsize::new(0),
+        })
     }
 
     fn wakes(&self) -> usize {
@@ -228,7 +261,7 @@ fn poll_join(
     }
 }
 
-// LOOM_MAX_PREEMPTIONS=3: 
+// LOOM_MAX_PREEMPTIONS=3:
 /// *Wake while running*, by value: a waker thread wakes the task while two runner threads take
 /// it from the queue. The wake may land while the task is queued, polled or idle; in every case
 /// the task is polled after it (it completes), and never by two runners at once.
@@ -253,7 +286,7 @@ fn wake_by_val_while_running() {
     });
 }
 
-// LOOM_MAX_PREEMPTIONS=3: 
+// LOOM_MAX_PREEMPTIONS=3:
 /// *Wake while running*, by reference: as above with `wake_by_ref`, after which the waker is
 /// dropped (the task's last reference may then be the waker's).
 #[test]
@@ -281,7 +314,7 @@ fn wake_by_ref_while_running() {
     });
 }
 
-// LOOM_MAX_PREEMPTIONS=3: 
+// LOOM_MAX_PREEMPTIONS=3:
 /// *Wake after complete*: the task needs no wake-up; a waker thread wakes it while the main
 /// thread runs it to completion and drops its `JoinHandle`. A wake that finds the task complete
 /// is a no-op (the future is polled exactly once), and whoever drops the last reference (the
@@ -298,12 +331,16 @@ fn wake_after_complete() {
         drop(join);
         waking.join().unwrap();
         model.run_all();
-        assert_eq!(model.counts.polled.load(SeqCst), 1, "a complete task was polled again");
+        assert_eq!(
+            model.counts.polled.load(SeqCst),
+            1,
+            "a complete task was polled again"
+        );
         model.finish(None);
     });
 }
 
-// LOOM_MAX_PREEMPTIONS=3: 
+// LOOM_MAX_PREEMPTIONS=3:
 /// *Abort racing completion*: after a first `Pending` poll, one thread aborts the task and polls
 /// its `JoinHandle` while the main thread sends the wake-up that lets it complete and runs it.
 /// The handle gives either the output or a cancelled `JoinError` (never both, and the output
@@ -341,7 +378,7 @@ fn abort_racing_completion() {
     });
 }
 
-// LOOM_MAX_PREEMPTIONS=3: 
+// LOOM_MAX_PREEMPTIONS=3:
 /// *JoinHandle drop racing completion*: one thread polls the handle (registering its waker)
 /// and drops it, while the main thread wakes and runs the task to completion. Exactly one side
 /// drops the output, exactly one side the join waker, and the task is freed once.
@@ -367,11 +404,15 @@ fn join_handle_drop_racing_completion() {
             assert_eq!(joiner.wakes(), 0);
         }
         assert!(joiner.wakes() <= 1);
-        assert_eq!(std::sync::Arc::strong_count(&joiner), 1, "the join waker leaked");
+        assert_eq!(
+            std::sync::Arc::strong_count(&joiner),
+            1,
+            "the join waker leaked"
+        );
     });
 }
 
-// LOOM_MAX_PREEMPTIONS=3: 
+// LOOM_MAX_PREEMPTIONS=3:
 /// *JoinHandle drop racing completion*, without a registered waker: the handle is dropped
 /// before it was ever polled.
 #[test]
@@ -387,7 +428,7 @@ fn join_handle_drop_unpolled_racing_completion() {
     });
 }
 
-// LOOM_MAX_PREEMPTIONS=3: 
+// LOOM_MAX_PREEMPTIONS=3:
 /// *Join waker registration racing completion*: one thread polls the handle with one waker and,
 /// if that was `Pending`, again with another (which replaces the first), while the main thread
 /// completes the task. The joiner sees `Ready`, or the waker of its last `Pending` poll is woken
@@ -419,11 +460,23 @@ fn join_waker_racing_completion() {
                 model.finish(None);
             }
             None => {
-                assert_eq!(second.wakes(), 1, "the last registered join waker was not woken once");
+                assert_eq!(
+                    second.wakes(),
+                    1,
+                    "the last registered join waker was not woken once"
+                );
                 model.finish(Some(join));
             }
         }
-        assert_eq!(std::sync::Arc::strong_count(&first), 1, "a join waker leaked");
-        assert_eq!(std::sync::Arc::strong_count(&second), 1, "a join waker leaked");
+        assert_eq!(
+            std::sync::Arc::strong_count(&first),
+            1,
+            "a join waker leaked"
+        );
+        assert_eq!(
+            std::sync::Arc::strong_count(&second),
+            1,
+            "a join waker leaked"
+        );
     });
 }

@@ -1,0 +1,315 @@
+//! The time driver: one timing wheel per worker, fired by whichever worker gets there first,
+//! and a parked worker that watches the earliest deadline.
+//!
+//! # Sharding
+//!
+//! A timer registers in the wheel of the worker that polls it first (Go 1.14's per-P timer
+//! heaps), so arming and cancelling timers on different workers never contend. Each shard is a
+//! mutex around a `Wheel` plus an atomic copy of its next deadline, which lets anyone find due
+//! shards without locking. Firing takes a shard's lock, collects up to 32 due entries (marking
+//! each `FIRED` and taking its waker), releases the lock and wakes them: expired timers are
+//! fired in batches, and no waker runs under a lock.
+//!
+//! # Who fires
+//!
+//! - A running worker checks every 61 ticks and whenever it runs out of work (`fire_due`), on all
+//!   shards, skipping a shard another thread holds: like Go's `checkTimers` on every P, and its
+//!   timer stealing from other Ps in `findrunnable`.
+//! - When every worker is parked, one of them is the *watcher* (Go's M blocked in `netpoll` with
+//!   a timeout): it parks with a timeout that ends at the earliest deadline. Registering an
+//!   earlier deadline unparks the watcher so it recomputes its timeout.
+//!
+//! No missed deadline: the watcher publishes `watch_until` and then re-reads the shards' next
+//! deadlines; a registrar publishes the shard's next deadline and then reads `watch_until`
+//! (all SeqCst). Either the watcher sees the new deadline or the registrar sees that the watcher
+//! sleeps past it and unparks it.
+//!
+//! # Shutdown
+//!
+//! At shutdown every remaining timer fires at once and later registrations complete
+//! immediately: a timer on a runtime that is going away resolves, it never hangs.
+
+use super::entry::Entry;
+use super::wheel::{MAX_TICK, Wheel};
+use crate::loom::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
+use crate::loom::{Mutex, lock};
+use std::ptr::NonNull;
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+/// Wakers collected under a shard's lock and woken after it is released.
+const WAKE_BATCH: usize = 32;
+const NO_DEADLINE: u64 = u64::MAX;
+const NO_WATCHER: usize = usize::MAX;
+
+pub(crate) struct TimeDriver {
+    start: Instant,
+    shards: Box<[Shard]>,
+    watcher: AtomicUsize,
+    watch_until: AtomicU64,
+    shutdown: AtomicBool,
+}
+
+struct Shard {
+    wheel: Mutex<Wheel>,
+    next: AtomicU64,
+}
+
+/// What a registration asks of the scheduler.
+#[must_use]
+pub(crate) enum Registered {
+    /// The timer is armed; unpark this worker (the watcher sleeps past the new deadline).
+    Armed { unpark: Option<usize> },
+    /// Already due, or the runtime is shutting down: the timer completes now.
+    Fired,
+}
+
+impl TimeDriver {
+    pub(crate) fn new(shards: usize) -> TimeDriver {
+        let shards = (0..shards.max(1))
+            .map(|_| Shard {
+                wheel: Mutex::new(Wheel::new()),
+                next: AtomicU64::new(NO_DEADLINE),
+            })
+            .collect();
+        TimeDriver {
+            start: Instant::now(),
+            shards,
+            watcher: AtomicUsize::new(NO_WATCHER),
+            watch_until: AtomicU64::new(NO_DEADLINE),
+            shutdown: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn num_shards(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Milliseconds since the driver started, rounded down: entries due at or before this tick
+    /// fire.
+    pub(crate) fn now_tick(&self) -> u64 {
+        self.instant_to_tick(Instant::now(), false)
+    }
+
+    /// The tick a deadline maps to, rounded up so that a timer never fires early.
+    pub(crate) fn deadline_tick(&self, deadline: Instant) -> u64 {
+        self.instant_to_tick(deadline, true)
+    }
+
+    fn instant_to_tick(&self, t: Instant, round_up: bool) -> u64 {
+        let d = t.saturating_duration_since(self.start);
+        let ms = d.as_millis();
+        let ms = if round_up && !d.subsec_nanos().is_multiple_of(1_000_000) {
+            ms + 1
+        } else {
+            ms
+        };
+        u64::try_from(ms).unwrap_or(MAX_TICK).min(MAX_TICK)
+    }
+
+    fn tick_to_instant(&self, tick: u64) -> Instant {
+        self.start
+            .checked_add(Duration::from_millis(tick))
+            .unwrap_or_else(|| self.start + Duration::from_secs(1 << 32))
+    }
+
+    /// Arms `entry` in `shard`, due at `when`, with `waker`.
+    ///
+    /// # Safety
+    /// `entry` is pinned and alive until it is cancelled or observed `FIRED`, and is not armed.
+    pub(crate) unsafe fn register(
+        &self,
+        shard: usize,
+        entry: NonNull<Entry>,
+        when: u64,
+        waker: &Waker,
+    ) -> Registered {
+        if self.shutdown.load(Acquire) || when <= self.now_tick() {
+            return Registered::Fired;
+        }
+        let shard_ref = &self.shards[shard];
+        let old_waker = {
+            let mut wheel = lock(&shard_ref.wheel);
+            if self.shutdown.load(Acquire) {
+                return Registered::Fired;
+            }
+            // SAFETY: the lock gives us the entry's node and waker; the caller keeps it alive.
+            let old = unsafe {
+                let e = entry.as_ref();
+                e.set_armed(when);
+                wheel.insert(Entry::node(entry), when);
+                e.set_waker(waker)
+            };
+            shard_ref
+                .next
+                .store(wheel.next_deadline().unwrap_or(NO_DEADLINE), SeqCst);
+            old
+        };
+        drop(old_waker);
+        let unpark = if when < self.watch_until.load(SeqCst) {
+            Some(self.watcher.load(SeqCst)).filter(|w| *w != NO_WATCHER)
+        } else {
+            None
+        };
+        Registered::Armed { unpark }
+    }
+
+    /// Replaces the waker of an armed entry. False if it fired meanwhile.
+    ///
+    /// # Safety
+    /// As for `register`; `entry` was armed in `shard`.
+    pub(crate) unsafe fn update_waker(
+        &self,
+        shard: usize,
+        entry: NonNull<Entry>,
+        waker: &Waker,
+    ) -> bool {
+        let wheel = lock(&self.shards[shard].wheel);
+        // SAFETY: the caller keeps the entry alive.
+        let e = unsafe { entry.as_ref() };
+        if e.is_fired() {
+            return false;
+        }
+        // SAFETY: under the lock.
+        let old = unsafe { e.set_waker(waker) };
+        drop(wheel);
+        drop(old);
+        true
+    }
+
+    /// Disarms `entry`; true if it was armed (not yet fired).
+    ///
+    /// # Safety
+    /// `entry` is alive; if armed, it was armed in `shard`.
+    pub(crate) unsafe fn cancel(&self, shard: usize, entry: NonNull<Entry>) -> bool {
+        let shard_ref = &self.shards[shard];
+        let mut wheel = lock(&shard_ref.wheel);
+        // SAFETY: under the lock the node is ours to unlink; it is alive by contract.
+        let removed = unsafe { wheel.remove(Entry::node(entry)) };
+        let mut waker = None;
+        if removed {
+            // SAFETY: under the lock, unlinked.
+            waker = unsafe { entry.as_ref().disarm() };
+            shard_ref
+                .next
+                .store(wheel.next_deadline().unwrap_or(NO_DEADLINE), SeqCst);
+        }
+        drop(wheel);
+        drop(waker);
+        removed
+    }
+
+    /// The earliest deadline over all shards, as a tick.
+    fn next_deadline(&self) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| s.next.load(SeqCst))
+            .min()
+            .unwrap_or(NO_DEADLINE)
+    }
+
+    /// True if some shard has a timer due now.
+    pub(crate) fn has_due(&self) -> bool {
+        let next = self.next_deadline();
+        next != NO_DEADLINE && next <= self.now_tick()
+    }
+
+    /// Fires every due timer of every shard not locked by someone else. Returns how many fired.
+    pub(crate) fn fire_due(&self) -> usize {
+        let next = self.next_deadline();
+        if next == NO_DEADLINE {
+            return 0;
+        }
+        let now = self.now_tick();
+        if next > now {
+            return 0;
+        }
+        self.shards
+            .iter()
+            .map(|shard| self.fire_shard(shard, now, true))
+            .sum()
+    }
+
+    fn fire_shard(&self, shard: &Shard, now: u64, skip_if_busy: bool) -> usize {
+        if shard.next.load(SeqCst) > now {
+            return 0;
+        }
+        let mut fired = 0;
+        let mut wakers: Vec<Waker> = Vec::with_capacity(WAKE_BATCH);
+        loop {
+            let mut wheel = if skip_if_busy {
+                match shard.wheel.try_lock() {
+                    Ok(wheel) => wheel,
+                    Err(_) => return fired,
+                }
+            } else {
+                lock(&shard.wheel)
+            };
+            let mut full = false;
+            // SAFETY: every linked node belongs to an armed, alive entry (register's contract).
+            while let Some(node) = unsafe { wheel.poll(now) } {
+                // SAFETY: nodes in a wheel are the first field of an `Entry`; we hold the lock.
+                if let Some(waker) = unsafe { Entry::from_node(node).as_ref().fire() } {
+                    wakers.push(waker);
+                }
+                fired += 1;
+                if wakers.len() == WAKE_BATCH {
+                    full = true;
+                    break;
+                }
+            }
+            shard
+                .next
+                .store(wheel.next_deadline().unwrap_or(NO_DEADLINE), SeqCst);
+            drop(wheel);
+            for waker in wakers.drain(..) {
+                waker.wake();
+            }
+            if !full {
+                return fired;
+            }
+        }
+    }
+
+    /// A parking worker offers to watch the deadlines. If it becomes the watcher, returns how
+    /// long it may sleep (`None`: no timer at all, sleep until unparked).
+    pub(crate) fn try_watch(&self, worker: usize) -> Option<Option<Duration>> {
+        if self
+            .watcher
+            .compare_exchange(NO_WATCHER, worker, SeqCst, SeqCst)
+            .is_err()
+        {
+            return None;
+        }
+        let mut next = self.next_deadline();
+        loop {
+            self.watch_until.store(next, SeqCst);
+            let again = self.next_deadline();
+            if again >= next {
+                break;
+            }
+            next = again;
+        }
+        if next == NO_DEADLINE {
+            return Some(None);
+        }
+        let at = self.tick_to_instant(next);
+        Some(Some(at.saturating_duration_since(Instant::now())))
+    }
+
+    /// The watcher woke up.
+    pub(crate) fn unwatch(&self, worker: usize) {
+        self.watch_until.store(NO_DEADLINE, SeqCst);
+        let _ = self
+            .watcher
+            .compare_exchange(worker, NO_WATCHER, SeqCst, SeqCst);
+    }
+
+    /// Fires every timer, and makes later registrations complete at once.
+    pub(crate) fn shutdown(&self) {
+        self.shutdown.store(true, SeqCst);
+        for shard in self.shards.iter() {
+            self.fire_shard(shard, MAX_TICK, false);
+        }
+    }
+}

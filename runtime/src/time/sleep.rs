@@ -1,0 +1,283 @@
+//! `sleep`, `sleep_until` and the `TimerEntry` every timer future is built on.
+
+use super::driver::Registered;
+use super::entry::Entry;
+use crate::context;
+use crate::coop;
+use crate::loom::Arc;
+use crate::scheduler::Shared;
+use std::future::Future;
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+/// The owner's side of a timer: the entry (pinned inside the future) and where it is armed.
+pub(crate) struct TimerEntry {
+    handle: Arc<Shared>,
+    deadline: Instant,
+    shard: usize,
+    state: Armed,
+    entry: Entry,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Armed {
+    /// Not in any wheel yet (armed lazily, at the first poll).
+    No,
+    /// In the wheel of `shard`, unless the driver fired it meanwhile.
+    Yes,
+    /// Fired: the deadline passed.
+    Done,
+}
+
+pub(crate) fn current_handle(what: &str) -> Arc<Shared> {
+    context::with_handle(|h| h.clone()).unwrap_or_else(|| {
+        panic!("gort::time::{what} must be called from inside a gort runtime (timers need its timer wheel)")
+    })
+}
+
+/// `now + d`, or a deadline so far away it never comes if that overflows.
+pub(crate) fn deadline_after(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400))
+}
+
+impl TimerEntry {
+    pub(crate) fn new(handle: Arc<Shared>, deadline: Instant) -> TimerEntry {
+        let shard = context::with_worker(|w| match w {
+            Some(w) if w.belongs_to(&handle) => w.index(),
+            _ => 0,
+        }) % handle.time.num_shards();
+        TimerEntry {
+            handle,
+            deadline,
+            shard,
+            state: Armed::No,
+            entry: Entry::new(),
+        }
+    }
+
+    pub(crate) fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    fn entry_ptr(&self) -> NonNull<Entry> {
+        NonNull::from(&self.entry)
+    }
+
+    /// True once the deadline has passed (whether or not the fire was observed yet).
+    pub(crate) fn is_elapsed(&self) -> bool {
+        match self.state {
+            Armed::Done => true,
+            Armed::Yes => self.entry.is_fired(),
+            Armed::No => Instant::now() >= self.deadline,
+        }
+    }
+
+    /// Ready once the deadline has passed; registers `cx`'s waker otherwise.
+    pub(crate) fn poll_elapsed(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // SAFETY: the entry is never moved out of `self` (structural pinning); the other
+        // fields are plain data.
+        let this = unsafe { self.get_unchecked_mut() };
+        let driver = &this.handle.time;
+        match this.state {
+            Armed::Done => Poll::Ready(()),
+            Armed::Yes => {
+                if this.entry.is_fired() {
+                    this.state = Armed::Done;
+                    return Poll::Ready(());
+                }
+                // SAFETY: the entry is pinned in `self` and armed in `this.shard`.
+                if unsafe { driver.update_waker(this.shard, this.entry_ptr(), cx.waker()) } {
+                    Poll::Pending
+                } else {
+                    this.state = Armed::Done;
+                    Poll::Ready(())
+                }
+            }
+            Armed::No => {
+                let when = driver.deadline_tick(this.deadline);
+                // SAFETY: the entry is pinned in `self`, which cancels it on drop; it is unarmed.
+                match unsafe { driver.register(this.shard, this.entry_ptr(), when, cx.waker()) } {
+                    Registered::Fired => {
+                        this.state = Armed::Done;
+                        Poll::Ready(())
+                    }
+                    Registered::Armed { unpark } => {
+                        this.state = Armed::Yes;
+                        if let Some(worker) = unpark {
+                            this.handle.unpark_worker(worker);
+                        }
+                        Poll::Pending
+                    }
+                }
+            }
+        }
+    }
+
+    /// Disarms the timer. True if it was armed and had not fired.
+    pub(crate) fn cancel(self: Pin<&mut Self>) -> bool {
+        // SAFETY: as in `poll_elapsed`.
+        let this = unsafe { self.get_unchecked_mut() };
+        let was_pending = match this.state {
+            // SAFETY: the entry is alive and was armed in `this.shard`.
+            Armed::Yes => unsafe { this.handle.time.cancel(this.shard, this.entry_ptr()) },
+            Armed::No | Armed::Done => false,
+        };
+        if this.state == Armed::Yes && !was_pending {
+            // It fired: the driver is done with it.
+            // SAFETY: fired entries are in no wheel.
+            unsafe { this.entry.reuse() };
+        }
+        this.state = Armed::No;
+        was_pending
+    }
+
+    /// Moves the deadline; the timer re-arms at its next poll.
+    pub(crate) fn reset(mut self: Pin<&mut Self>, deadline: Instant) {
+        self.as_mut().cancel();
+        // SAFETY: as in `poll_elapsed`.
+        unsafe { self.get_unchecked_mut() }.deadline = deadline;
+    }
+}
+
+impl Drop for TimerEntry {
+    fn drop(&mut self) {
+        if self.state == Armed::Yes && !self.entry.is_fired() {
+            // SAFETY: the entry is alive until this returns and was armed in `self.shard`.
+            unsafe { self.handle.time.cancel(self.shard, self.entry_ptr()) };
+        }
+    }
+}
+
+/// Waits until `d` has passed; see [`Sleep`].
+///
+/// # Panics
+///
+/// Outside a gort runtime.
+///
+/// ```
+/// use gort_runtime::time::{sleep, Duration, Instant};
+/// gort_runtime::block_on(async {
+///     let start = Instant::now();
+///     sleep(Duration::from_millis(20)).await;
+///     assert!(start.elapsed() >= Duration::from_millis(20));
+/// });
+/// ```
+#[track_caller]
+pub fn sleep(d: Duration) -> Sleep {
+    Sleep {
+        entry: TimerEntry::new(current_handle("sleep"), deadline_after(d)),
+    }
+}
+
+/// Waits until `deadline`; see [`Sleep`].
+///
+/// # Panics
+///
+/// Outside a gort runtime.
+///
+/// ```
+/// use gort_runtime::time::{sleep_until, Duration, Instant};
+/// gort_runtime::block_on(async {
+///     let at = Instant::now() + Duration::from_millis(5);
+///     sleep_until(at).await;
+///     assert!(Instant::now() >= at);
+/// });
+/// ```
+#[track_caller]
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep {
+        entry: TimerEntry::new(current_handle("sleep_until"), deadline),
+    }
+}
+
+/// The future of [`sleep`] and [`sleep_until`]: ready once its deadline has passed, never
+/// before (the wheel rounds deadlines up to the next millisecond).
+///
+/// It is armed in the timing wheel of the worker that first polls it, without allocating;
+/// dropping it unlinks it. Polling it spends one unit of the coop budget when it completes.
+///
+/// ```
+/// use gort_runtime::time::{sleep, Duration};
+/// gort_runtime::block_on(async {
+///     let mut s = std::pin::pin!(sleep(Duration::from_secs(3600)));
+///     assert!(!s.is_elapsed());
+///     s.as_mut().reset(gort_runtime::time::Instant::now());
+///     s.await;
+/// });
+/// ```
+#[must_use = "futures do nothing unless awaited"]
+pub struct Sleep {
+    entry: TimerEntry,
+}
+
+impl Sleep {
+    fn entry(self: Pin<&mut Self>) -> Pin<&mut TimerEntry> {
+        // SAFETY: structural pinning of the only field.
+        unsafe { self.map_unchecked_mut(|s| &mut s.entry) }
+    }
+
+    /// The instant this sleep completes at.
+    ///
+    /// ```
+    /// use gort_runtime::time::{sleep, Duration, Instant};
+    /// gort_runtime::block_on(async {
+    ///     let s = sleep(Duration::from_secs(1));
+    ///     assert!(s.deadline() > Instant::now());
+    /// });
+    /// ```
+    pub fn deadline(&self) -> Instant {
+        self.entry.deadline()
+    }
+
+    /// True once the deadline has passed.
+    ///
+    /// ```
+    /// use gort_runtime::time::{sleep, Duration};
+    /// gort_runtime::block_on(async {
+    ///     assert!(sleep(Duration::ZERO).is_elapsed());
+    /// });
+    /// ```
+    pub fn is_elapsed(&self) -> bool {
+        self.entry.is_elapsed()
+    }
+
+    /// Moves the deadline, whether or not the sleep has completed.
+    ///
+    /// ```
+    /// use gort_runtime::time::{sleep, Duration, Instant};
+    /// gort_runtime::block_on(async {
+    ///     let mut s = std::pin::pin!(sleep(Duration::from_millis(1)));
+    ///     s.as_mut().await;
+    ///     s.as_mut().reset(Instant::now() + Duration::from_millis(1));
+    ///     s.await;
+    /// });
+    /// ```
+    pub fn reset(self: Pin<&mut Self>, deadline: Instant) {
+        self.entry().reset(deadline);
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let progress = std::task::ready!(coop::poll_proceed(cx));
+        let ready = self.entry().poll_elapsed(cx);
+        if ready.is_ready() {
+            progress.made_progress();
+        }
+        ready
+    }
+}
+
+impl std::fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sleep")
+            .field("deadline", &self.deadline())
+            .finish()
+    }
+}
