@@ -25,6 +25,11 @@ pub use gort_runtime::{
     yield_now,
 };
 
+/// Timers: `sleep`, `timeout`, Go's `Timer` and `Ticker`, on a timing wheel per worker.
+pub mod time {
+    pub use gort_runtime::time::*;
+}
+
 /// Introspection, after Go's `runtime` package: goroutine count, GOMAXPROCS, scheduler metrics
 /// and a goroutine dump.
 pub mod runtime {

@@ -19,10 +19,11 @@
 //!   a timeout): it parks with a timeout that ends at the earliest deadline. Registering an
 //!   earlier deadline unparks the watcher so it recomputes its timeout.
 //!
-//! No missed deadline: the watcher publishes `watch_until` and then re-reads the shards' next
-//! deadlines; a registrar publishes the shard's next deadline and then reads `watch_until`
-//! (all SeqCst). Either the watcher sees the new deadline or the registrar sees that the watcher
-//! sleeps past it and unparks it.
+//! No missed deadline: the watcher publishes `watch_until` (a swap) and then re-reads the
+//! shards' next deadlines; a registrar publishes the shard's next deadline and then reads
+//! `watch_until` (a read-modify-write). The two RMWs on `watch_until` are ordered, so either the
+//! watcher's swap reads after the registrar's RMW and the watcher sees the new deadline, or the
+//! registrar's RMW reads the watcher's value and it unparks the watcher.
 //!
 //! # Shutdown
 //!
@@ -113,7 +114,8 @@ impl TimeDriver {
             .unwrap_or_else(|| self.start + Duration::from_secs(1 << 32))
     }
 
-    /// Arms `entry` in `shard`, due at `when`, with `waker`.
+    /// Arms `entry` in `shard`, due at `when`, with `waker`. The caller has checked that
+    /// `when` is in the future.
     ///
     /// # Safety
     /// `entry` is pinned and alive until it is cancelled or observed `FIRED`, and is not armed.
@@ -124,7 +126,7 @@ impl TimeDriver {
         when: u64,
         waker: &Waker,
     ) -> Registered {
-        if self.shutdown.load(Acquire) || when <= self.now_tick() {
+        if self.shutdown.load(Acquire) {
             return Registered::Fired;
         }
         let shard_ref = &self.shards[shard];
@@ -146,7 +148,9 @@ impl TimeDriver {
             old
         };
         drop(old_waker);
-        let unpark = if when < self.watch_until.load(SeqCst) {
+        // A read-modify-write, not a load: it is ordered with the watcher's swap either way
+        // (plain SeqCst loads and stores would need a fence; loom checks RMWs exactly).
+        let unpark = if when < self.watch_until.fetch_add(0, SeqCst) {
             Some(self.watcher.load(SeqCst)).filter(|w| *w != NO_WATCHER)
         } else {
             None
@@ -216,12 +220,15 @@ impl TimeDriver {
 
     /// Fires every due timer of every shard not locked by someone else. Returns how many fired.
     pub(crate) fn fire_due(&self) -> usize {
-        let next = self.next_deadline();
-        if next == NO_DEADLINE {
+        if self.next_deadline() == NO_DEADLINE {
             return 0;
         }
-        let now = self.now_tick();
-        if next > now {
+        self.fire_due_at(self.now_tick())
+    }
+
+    /// `fire_due` with the clock read by the caller.
+    pub(crate) fn fire_due_at(&self, now: u64) -> usize {
+        if self.next_deadline() > now {
             return 0;
         }
         self.shards
@@ -283,7 +290,7 @@ impl TimeDriver {
         }
         let mut next = self.next_deadline();
         loop {
-            self.watch_until.store(next, SeqCst);
+            self.watch_until.swap(next, SeqCst);
             let again = self.next_deadline();
             if again >= next {
                 break;
@@ -295,6 +302,12 @@ impl TimeDriver {
         }
         let at = self.tick_to_instant(next);
         Some(Some(at.saturating_duration_since(Instant::now())))
+    }
+
+    /// The deadline the watcher sleeps until, as a tick.
+    #[cfg(all(test, gort_loom))]
+    pub(crate) fn watch_until_tick(&self) -> u64 {
+        self.watch_until.load(SeqCst)
     }
 
     /// The watcher woke up.

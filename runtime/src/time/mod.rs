@@ -33,6 +33,8 @@ mod timeout;
 mod timer;
 mod wheel;
 
+#[cfg(all(test, gort_loom))]
+mod loom_time;
 #[cfg(all(test, not(gort_loom)))]
 mod proptest_wheel;
 

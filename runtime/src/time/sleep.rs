@@ -99,6 +99,10 @@ impl TimerEntry {
             }
             Armed::No => {
                 let when = driver.deadline_tick(this.deadline);
+                if when <= driver.now_tick() {
+                    this.state = Armed::Done;
+                    return Poll::Ready(());
+                }
                 // SAFETY: the entry is pinned in `self`, which cancels it on drop; it is unarmed.
                 match unsafe { driver.register(this.shard, this.entry_ptr(), when, cx.waker()) } {
                     Registered::Fired => {
