@@ -28,7 +28,8 @@
 //!
 //! # The worker loop (Go's `schedule` / `findrunnable`)
 //!
-//! 1. Every 61st tick, one task from the injector first, so it never starves.
+//! 1. Every 61 polls (runnext hops included), due timers fire and a batch from the injector
+//!    comes first, so the global queue never starves behind busy local work.
 //! 2. `runnext`, then the local ring, then a batch from the injector (`len / workers + 1`, at
 //!    most half a ring).
 //! 3. Search: if fewer than half the workers are searching, become a searcher and try four

@@ -14,7 +14,7 @@ use crate::loom::Arc;
 use crate::task::Notified;
 use std::cell::{Cell, RefCell};
 
-/// Take one task from the injector first every this many ticks (Go's `schedtick % 61`).
+/// Every this many polls the injector gets a turn and due timers fire (Go's `schedtick % 61`).
 const GLOBAL_INTERVAL: u32 = 61;
 /// Rounds over all victims before a searcher gives up (Go's `stealTries`).
 const STEAL_ROUNDS: usize = 4;
@@ -24,6 +24,7 @@ pub(crate) struct Worker {
     index: usize,
     local: queue::Local,
     parker: Parker,
+    /// Polls since the injector last had a turn.
     tick: Cell<u32>,
     is_searching: Cell<bool>,
     /// True while a goroutine is being polled: its wakes and spawns go to `runnext`.
@@ -69,13 +70,7 @@ impl Worker {
 
     fn run_loop(&self) {
         while !self.shared.is_shutdown() {
-            let tick = self.tick.get().wrapping_add(1);
-            self.tick.set(tick);
-            if tick.is_multiple_of(GLOBAL_INTERVAL) {
-                // Maintenance: due timers of every worker (Go's checkTimers).
-                self.shared.time.fire_due();
-            }
-            if let Some(task) = self.next_task(tick) {
+            if let Some(task) = self.next_task() {
                 self.run_task(task);
             } else if self.shared.time.fire_due() > 0 {
                 // Fired timers woke goroutines onto this worker's queue.
@@ -91,17 +86,25 @@ impl Worker {
         }
     }
 
-    fn next_task(&self, tick: u32) -> Option<Notified> {
-        if tick.is_multiple_of(GLOBAL_INTERVAL)
-            && let Some(task) = self.shared.injector.pop()
-        {
-            self.metrics().injector_taken.incr();
-            return Some(task);
+    fn next_task(&self) -> Option<Notified> {
+        if self.tick.get() >= GLOBAL_INTERVAL {
+            // Maintenance: due timers of every worker fire (Go's checkTimers), and the global
+            // queue gets a turn however busy the local one is.
+            self.tick.set(0);
+            self.shared.time.fire_due();
+            if let Some(task) = self.take_from_injector() {
+                return Some(task);
+            }
         }
         self.local
             .pop_runnext()
             .or_else(|| self.local.pop())
             .or_else(|| self.take_from_injector())
+    }
+
+    fn count_poll(&self) {
+        self.tick.set(self.tick.get() + 1);
+        self.metrics().polled.incr();
     }
 
     /// Takes a fair share of the injector: one task to run, the rest into the local ring.
@@ -129,12 +132,16 @@ impl Worker {
             // The last searcher found work: there may be more, let another worker look.
             self.shared.notify_parked();
         }
-        let metrics = self.metrics();
         coop::set(Budget::initial());
         self.is_polling.set(true);
-        metrics.polled.incr();
+        self.count_poll();
         task.run();
         while let Some(next) = self.local.pop_runnext() {
+            if self.tick.get() >= GLOBAL_INTERVAL {
+                // The global queue's turn: `runnext` goes to the back and the loop checks it.
+                self.push_back(next);
+                break;
+            }
             if !coop::try_spend() {
                 if self.local.len() > 0 || !self.shared.injector.is_empty() {
                     // The slice is spent and others wait: no more inherited time.
@@ -148,8 +155,8 @@ impl Worker {
                 drop(next);
                 break;
             }
-            metrics.polled.incr();
-            metrics.runnext_hits.incr();
+            self.count_poll();
+            self.metrics().runnext_hits.incr();
             next.run();
         }
         self.is_polling.set(false);
