@@ -93,10 +93,11 @@ where
     }
 }
 
-/// Yields the worker (Go's `runtime.Gosched`): the goroutine goes to the back of its worker's
-/// queue, not to `runnext`, so every goroutine queued behind it runs first. When goroutines
-/// wait in the global queue it queues behind them there instead, as Go's Gosched always does,
-/// so yielding goroutines cannot keep a worker from the global queue.
+/// Yields the worker (Go's `runtime.Gosched`): the goroutine runs again after every goroutine
+/// that is runnable now, on this worker's queue or the global one, and never from `runnext`.
+/// Go puts it at the back of the global queue; gort keeps it in a list of its worker's that
+/// rejoins the run queue when nothing else is runnable (and every 61 polls), which costs no
+/// atomic operation and lets idle workers steal it then.
 ///
 /// ```
 /// gort_runtime::block_on(async {

@@ -12,7 +12,7 @@
 //! (if fewer than half search) and look again; otherwise park (counted as parked first, the last
 //! searcher re-checks the queues), and when unparked by a notification, search. The rings are
 //! left out (work arrives only through the injector), and so are the steal rounds, which only
-//! repeat the look. The worker that takes the last task shuts the model down as
+//! repeat the look, and the timer watcher's park timeout (modelled in `time/loom_time.rs`). The worker that takes the last task shuts the model down as
 //! `Shared::shutdown` does, which releases the other workers.
 //!
 //! Run with `RUSTFLAGS="--cfg gort_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p gort-runtime
@@ -31,7 +31,7 @@ use std::pin::Pin;
 use std::ptr::NonNull;
 use std::task::{Context, Poll};
 
-// LOOM_MAX_PREEMPTIONS=3:
+// LOOM_MAX_PREEMPTIONS=3: <0.1 s (15 executions), 2026-11-23
 /// An `unpark` before or during the `park` ends it, and what the unparker wrote before is
 /// visible after (the payload is a loom cell, so a missing happens-before is a reported race).
 #[test]
@@ -58,7 +58,7 @@ fn unpark_ends_park() {
     });
 }
 
-// LOOM_MAX_PREEMPTIONS=3:
+// LOOM_MAX_PREEMPTIONS=3: 0.7 s (3808 executions), 2026-11-23
 /// Two unparks from two threads, racing each other and two parks guarded by a flag, as the
 /// worker loop parks again after a spurious return: the thread never sleeps with its flag set.
 #[test]
@@ -249,7 +249,7 @@ fn run_model(workers: usize, tasks: usize) {
     assert!(model.injector.is_empty());
 }
 
-// LOOM_MAX_PREEMPTIONS=3:
+// LOOM_MAX_PREEMPTIONS=3: <0.1 s (88 executions), 2026-11-23
 /// One worker, one task: the worker searches, finds nothing and parks as the last searcher
 /// while the task arrives. Either the pusher sees no searcher and unparks it, or the worker's
 /// re-check after it was counted as parked sees the task (and unparks itself).
@@ -258,7 +258,7 @@ fn one_worker_no_lost_wakeup() {
     loom::model(|| run_model(1, 1));
 }
 
-// LOOM_MAX_PREEMPTIONS=3:
+// LOOM_MAX_PREEMPTIONS=3: 0.2 s (1170 executions), 2026-11-23
 /// One worker, two tasks pushed one after the other: the second push may find the worker
 /// searching, running or parked.
 #[test]
@@ -266,7 +266,7 @@ fn one_worker_two_pushes() {
     loom::model(|| run_model(1, 2));
 }
 
-// LOOM_MAX_PREEMPTIONS=3:
+// LOOM_MAX_PREEMPTIONS=3: 12 s (57703 executions), 2026-11-23
 /// Two workers, one task: only one of them may search at a time (half of two), so the other
 /// parks without searching and without re-checking; the task must still be taken.
 #[test]

@@ -17,8 +17,8 @@
 //! | who makes it runnable                          | where it goes                           |
 //! |------------------------------------------------|-----------------------------------------|
 //! | the running goroutine spawns it or wakes it    | `runnext` (the old occupant to the ring) |
-//! | it woke itself during its poll (a yield)       | the back of the local ring, or of the   |
-//! |                                                | injector when goroutines wait there     |
+//! | it woke itself during its poll (a yield)       | the worker's yielded list, which rejoins |
+//! |                                                | the ring once ring and injector are empty |
 //! | a worker, outside any poll                     | the back of the local ring              |
 //! | any other thread, or a worker of another runtime | the injector                          |
 //! | a full ring                                    | half of the ring moves to the injector  |
@@ -31,7 +31,9 @@
 //! 1. Every 61 polls (runnext hops included), due timers fire and a batch from the injector
 //!    comes first, so the global queue never starves behind busy local work.
 //! 2. `runnext`, then the local ring, then a batch from the injector (`len / workers + 1`, at
-//!    most half a ring).
+//!    most half a ring), then the goroutines that yielded (Go's Gosched sends them to the back
+//!    of the global queue; gort keeps them in a per-worker list that rejoins the ring when
+//!    nothing else is runnable, and every 61 polls).
 //! 3. Search: if fewer than half the workers are searching, become a searcher and try four
 //!    rounds of stealing half of another worker's ring (random start), checking the injector
 //!    after each round; in the last round also take a victim's `runnext` after a grace period.

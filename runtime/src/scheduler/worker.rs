@@ -13,6 +13,7 @@ use crate::coop::{self, Budget};
 use crate::loom::Arc;
 use crate::task::Notified;
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 
 /// Every this many polls the injector gets a turn and due timers fire (Go's `schedtick % 61`).
 const GLOBAL_INTERVAL: u32 = 61;
@@ -29,6 +30,12 @@ pub(crate) struct Worker {
     is_searching: Cell<bool>,
     /// True while a goroutine is being polled: its wakes and spawns go to `runnext`.
     is_polling: Cell<bool>,
+    /// Goroutines that yielded (or spent their budget): they run after everything runnable
+    /// now, the ring and the global queue included, as Go's Gosched puts a goroutine at the
+    /// back of the global queue. Only the owner touches this list, so a yield costs no atomic
+    /// operation; it rejoins the ring (stealable) when the ring and the global queue are empty,
+    /// and every 61 polls, so yielders are never starved either.
+    yielded: Cell<VecDeque<Notified>>,
     rng: RefCell<fastrand::Rng>,
 }
 
@@ -47,6 +54,7 @@ pub(crate) fn run(shared: Arc<Shared>, parts: WorkerParts) {
         tick: Cell::new(0),
         is_searching: Cell::new(false),
         is_polling: Cell::new(false),
+        yielded: Cell::new(VecDeque::new()),
         rng: RefCell::new(fastrand::Rng::with_seed(
             0x9E37_79B9_7F4A_7C15 ^ index as u64,
         )),
@@ -88,10 +96,11 @@ impl Worker {
 
     fn next_task(&self) -> Option<Notified> {
         if self.tick.get() >= GLOBAL_INTERVAL {
-            // Maintenance: due timers of every worker fire (Go's checkTimers), and the global
-            // queue gets a turn however busy the local one is.
+            // Maintenance: due timers of every worker fire (Go's checkTimers), yielders rejoin
+            // the ring, and the global queue gets a turn however busy the local one is.
             self.tick.set(0);
             self.shared.time.fire_due();
+            self.flush_yielded();
             if let Some(task) = self.take_from_injector() {
                 return Some(task);
             }
@@ -100,6 +109,36 @@ impl Worker {
             .pop_runnext()
             .or_else(|| self.local.pop())
             .or_else(|| self.take_from_injector())
+            .or_else(|| {
+                if self.flush_yielded() {
+                    self.local.pop()
+                } else {
+                    None
+                }
+            })
+    }
+
+    /// Moves the yielded goroutines to the back of the ring, where thieves can reach them.
+    /// True if there were any.
+    fn flush_yielded(&self) -> bool {
+        let mut yielded = self.yielded.take();
+        if yielded.is_empty() {
+            self.yielded.set(yielded);
+            return false;
+        }
+        let moved = yielded.len();
+        let mut drain = yielded.drain(..);
+        self.local.push_many(&mut drain);
+        // What did not fit overflows to the global queue, as a full ring does.
+        self.shared.injector.push_batch(drain);
+        // Keep the (empty) buffer, and anything a destructor yielded meanwhile.
+        let mut meanwhile = self.yielded.take();
+        yielded.append(&mut meanwhile);
+        self.yielded.set(yielded);
+        if moved > 1 {
+            self.shared.notify_parked();
+        }
+        true
     }
 
     fn count_poll(&self) {
@@ -165,11 +204,11 @@ impl Worker {
 
     /// A task became runnable on this worker's thread (see the table in `mod.rs`).
     pub(crate) fn schedule_local(&self, task: Notified, is_yield: bool) {
-        if is_yield && !self.shared.injector.is_empty() {
-            // Goroutines wait in the global queue: a yielder queues behind them, as Go's
-            // Gosched always does, so a worker busy with yielding goroutines still drains it.
-            self.shared.injector.push(task);
-            self.shared.notify_parked();
+        if is_yield {
+            // Behind everything runnable now (see `yielded`).
+            let mut yielded = self.yielded.take();
+            yielded.push_back(task);
+            self.yielded.set(yielded);
             return;
         }
         let task = if !is_yield && self.is_polling.get() {
