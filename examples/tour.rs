@@ -14,7 +14,9 @@ async fn main() {
 
     // 1. A million goroutines, each joined (Go's `go` + WaitGroup).
     let start = Instant::now();
-    let handles: Vec<_> = (0..1_000_000u64).map(|i| gort::go(async move { i % 10 })).collect();
+    let handles: Vec<_> = (0..1_000_000u64)
+        .map(|i| gort::go(async move { i % 10 }))
+        .collect();
     let mut sum = 0;
     for h in handles {
         sum += h.await.unwrap();
@@ -30,21 +32,33 @@ async fn main() {
     //    `runnext`, so the chain runs on one worker without touching a shared queue.
     let start = Instant::now();
     let depth = chain(10_000).await;
-    println!("a chain of {depth} goroutines, each spawning the next: {:.2?}", start.elapsed());
+    println!(
+        "a chain of {depth} goroutines, each spawning the next: {:.2?}",
+        start.elapsed()
+    );
 
     // 3. Blocking work goes to the blocking pool; workers keep running goroutines.
     let start = Instant::now();
     let blocking: Vec<_> = (0..8)
-        .map(|i| gort::spawn_blocking(move || std::thread::sleep(std::time::Duration::from_millis(10 + i))))
+        .map(|i| {
+            gort::spawn_blocking(move || {
+                std::thread::sleep(std::time::Duration::from_millis(10 + i))
+            })
+        })
         .collect();
     let quick = gort::go(async { "goroutines kept running" }).await.unwrap();
     for h in blocking {
         h.await.unwrap();
     }
-    println!("8 blocking sleeps of 10-17 ms in {:.2?}; meanwhile {quick}", start.elapsed());
+    println!(
+        "8 blocking sleeps of 10-17 ms in {:.2?}; meanwhile {quick}",
+        start.elapsed()
+    );
 
     // 4. A goroutine that panics does not take its worker down.
-    let err = gort::go(async { panic!("a goroutine panicked") }).await.unwrap_err();
+    let err = gort::go(async { panic!("a goroutine panicked") })
+        .await
+        .unwrap_err();
     println!("a panic reached its JoinHandle: {err}");
 
     // 5. What the scheduler saw (Go's runtime/metrics).

@@ -21,8 +21,8 @@
 
 pub use gort_macros::{main, test};
 pub use gort_runtime::{
-    Builder, JoinError, JoinHandle, Runtime, block_on, block_on_local, coop, go, spawn, spawn_blocking,
-    yield_now,
+    Builder, JoinError, JoinHandle, Runtime, block_on, block_on_local, coop, go, spawn,
+    spawn_blocking, yield_now,
 };
 
 /// Timers: `sleep`, `timeout`, Go's `Timer` and `Ticker`, on a timing wheel per worker.

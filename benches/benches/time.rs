@@ -1,0 +1,163 @@
+//! Timers, gort against tokio in one run: the cost of arming and cancelling a timer, the
+//! lateness of 100,000 sleepers waking together, and the drift of a 1 ms ticker.
+//!
+//! The first workload is a criterion group; the other two measure distributions and totals,
+//! which criterion does not report, so this binary prints them as a table before criterion
+//! runs (same process, same machine state, both runtimes interleaved).
+//!
+//! Run with `cargo bench -p gort-benches --bench time`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group};
+
+const WORKERS: usize = 2;
+const TIMERS: usize = 1_000_000;
+const SLEEPERS: usize = 100_000;
+
+fn gort_rt() -> gort::Runtime {
+    gort::Builder::new().workers(WORKERS).build().unwrap()
+}
+
+fn tokio_rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(WORKERS)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Arms `n` one-hour timers (a first poll registers each), then drops them all (cancel).
+fn arm_and_cancel<S: Future<Output = ()>>(n: usize, make: impl Fn() -> S) {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let mut timers: Vec<Pin<Box<S>>> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut s = Box::pin(make());
+        assert!(s.as_mut().poll(&mut cx).is_pending());
+        timers.push(s);
+    }
+    drop(timers);
+}
+
+fn create_cancel(c: &mut Criterion) {
+    let mut group = c.benchmark_group("timer_create_cancel_1m");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(8));
+    let rt = gort_rt();
+    group.bench_function("gort", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                arm_and_cancel(TIMERS, || gort::time::sleep(Duration::from_secs(3600)))
+            })
+        })
+    });
+    drop(rt);
+    let rt = tokio_rt();
+    group.bench_function("tokio", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                arm_and_cancel(TIMERS, || tokio::time::sleep(Duration::from_secs(3600)))
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, create_cancel);
+
+/// p50, p99 and max of `lateness`, in microseconds.
+fn percentiles(mut lateness: Vec<Duration>) -> (f64, f64, f64) {
+    lateness.sort_unstable();
+    let at = |q: f64| lateness[((lateness.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e6;
+    (at(0.5), at(0.99), at(1.0))
+}
+
+/// 100,000 goroutines each sleep 10 ms; returns each wake-up's lateness past its deadline and
+/// the wall time from the first spawn to the last wake-up.
+macro_rules! sleepers {
+    ($spawn:path, $sleep:path) => {
+        async {
+            let start = Instant::now();
+            let handles: Vec<_> = (0..SLEEPERS)
+                .map(|_| {
+                    $spawn(async {
+                        let deadline = Instant::now() + Duration::from_millis(10);
+                        $sleep(Duration::from_millis(10)).await;
+                        Instant::now().saturating_duration_since(deadline)
+                    })
+                })
+                .collect();
+            let mut late = Vec::with_capacity(SLEEPERS);
+            for h in handles {
+                late.push(h.await.unwrap());
+            }
+            (late, start.elapsed())
+        }
+    };
+}
+
+/// 1,000 ticks of a 1 ms ticker: how far the 1,000th tick lands from 1 s, in percent.
+macro_rules! ticker_drift {
+    ($tick:expr) => {
+        async {
+            let start = Instant::now();
+            let mut ticker = $tick;
+            for _ in 0..1000 {
+                ticker.tick().await;
+            }
+            (start.elapsed().as_secs_f64() - 1.0).abs() * 100.0
+        }
+    };
+}
+
+fn report() {
+    println!("\n| workload | runtime | p50 late | p99 late | max late | all done |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for round in 0..3 {
+        {
+            let rt = gort_rt();
+            let (late, wall) = rt.block_on(sleepers!(gort::go, gort::time::sleep));
+            let (p50, p99, max) = percentiles(late);
+            println!(
+                "| sleep_10ms_100k (run {round}) | gort | {p50:.0} µs | {p99:.0} µs | {max:.0} µs | {:.1} ms |",
+                wall.as_secs_f64() * 1e3
+            );
+        }
+        {
+            let rt = tokio_rt();
+            let (late, wall) = rt.block_on(sleepers!(tokio::spawn, tokio::time::sleep));
+            let (p50, p99, max) = percentiles(late);
+            println!(
+                "| sleep_10ms_100k (run {round}) | tokio | {p50:.0} µs | {p99:.0} µs | {max:.0} µs | {:.1} ms |",
+                wall.as_secs_f64() * 1e3
+            );
+        }
+    }
+    println!("\n| workload | runtime | drift of the 1,000th tick |");
+    println!("| --- | --- | --- |");
+    for round in 0..3 {
+        let d = gort_rt().block_on(ticker_drift!(gort::time::interval(Duration::from_millis(
+            1
+        ))));
+        println!("| ticker_1ms_1s (run {round}) | gort | {d:.2} % |");
+        let d = tokio_rt().block_on(ticker_drift!(tokio::time::interval_at(
+            tokio::time::Instant::now() + Duration::from_millis(1),
+            Duration::from_millis(1)
+        )));
+        println!("| ticker_1ms_1s (run {round}) | tokio | {d:.2} % |");
+    }
+    println!();
+}
+
+fn main() {
+    // `cargo bench --no-run` builds; `cargo bench` runs the report, then criterion.
+    let args: Vec<String> = std::env::args().collect();
+    if !args.iter().any(|a| a == "--list") {
+        report();
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
