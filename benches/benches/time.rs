@@ -99,6 +99,33 @@ macro_rules! sleepers {
     };
 }
 
+/// The same, with a spawner that yields every 1,000 spawns, as Go's scheduler preempts a
+/// goroutine that runs too long: the spawn loop then no longer holds one of the two workers
+/// for its whole duration.
+macro_rules! sleepers_yielding {
+    ($spawn:path, $sleep:path, $yield_now:path) => {
+        async {
+            let start = Instant::now();
+            let mut handles = Vec::with_capacity(SLEEPERS);
+            for i in 0..SLEEPERS {
+                handles.push($spawn(async {
+                    let deadline = Instant::now() + Duration::from_millis(10);
+                    $sleep(Duration::from_millis(10)).await;
+                    Instant::now().saturating_duration_since(deadline)
+                }));
+                if i % 1000 == 999 {
+                    $yield_now().await;
+                }
+            }
+            let mut late = Vec::with_capacity(SLEEPERS);
+            for h in handles {
+                late.push(h.await.unwrap());
+            }
+            (late, start.elapsed())
+        }
+    };
+}
+
 /// 1,000 ticks of a 1 ms ticker: how far the 1,000th tick lands from 1 s, in percent.
 macro_rules! ticker_drift {
     ($tick:expr) => {
@@ -136,6 +163,34 @@ fn report() {
             );
         }
     }
+    for round in 0..3 {
+        {
+            let rt = gort_rt();
+            let (late, wall) = rt.block_on(sleepers_yielding!(
+                gort::go,
+                gort::time::sleep,
+                gort::yield_now
+            ));
+            let (p50, p99, max) = percentiles(late);
+            println!(
+                "| sleep_10ms_100k_yielding_spawner (run {round}) | gort | {p50:.0} µs | {p99:.0} µs | {max:.0} µs | {:.1} ms |",
+                wall.as_secs_f64() * 1e3
+            );
+        }
+        {
+            let rt = tokio_rt();
+            let (late, wall) = rt.block_on(sleepers_yielding!(
+                tokio::spawn,
+                tokio::time::sleep,
+                tokio::task::yield_now
+            ));
+            let (p50, p99, max) = percentiles(late);
+            println!(
+                "| sleep_10ms_100k_yielding_spawner (run {round}) | tokio | {p50:.0} µs | {p99:.0} µs | {max:.0} µs | {:.1} ms |",
+                wall.as_secs_f64() * 1e3
+            );
+        }
+    }
     println!("\n| workload | runtime | drift of the 1,000th tick |");
     println!("| --- | --- | --- |");
     for round in 0..3 {
@@ -154,8 +209,14 @@ fn report() {
 
 fn main() {
     // `cargo bench --no-run` builds; `cargo bench` runs the report, then criterion.
-    let args: Vec<String> = std::env::args().collect();
-    if !args.iter().any(|a| a == "--list") {
+    // The report runs unless criterion is only listing, or a filter names other workloads.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    let wanted = filters.is_empty()
+        || filters
+            .iter()
+            .any(|f| "sleep_10ms_100k ticker_1ms_1s".contains(f.as_str()));
+    if wanted && !args.iter().any(|a| a == "--list") {
         report();
     }
     benches();

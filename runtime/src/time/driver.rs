@@ -98,14 +98,26 @@ impl TimeDriver {
     }
 
     fn instant_to_tick(&self, t: Instant, round_up: bool) -> u64 {
+        // u64 arithmetic: `Duration::as_millis` divides a u128, which costs more than the rest
+        // of arming a timer.
         let d = t.saturating_duration_since(self.start);
-        let ms = d.as_millis();
-        let ms = if round_up && !d.subsec_nanos().is_multiple_of(1_000_000) {
-            ms + 1
+        let nanos = d.subsec_nanos();
+        let ms = d
+            .as_secs()
+            .saturating_mul(1000)
+            .saturating_add(u64::from(nanos / 1_000_000));
+        let ms = if round_up && !nanos.is_multiple_of(1_000_000) {
+            ms.saturating_add(1)
         } else {
             ms
         };
-        u64::try_from(ms).unwrap_or(MAX_TICK).min(MAX_TICK)
+        ms.min(MAX_TICK)
+    }
+
+    /// The first instant at or after `t` that falls on a tick boundary: a deadline there loses
+    /// nothing to rounding.
+    pub(crate) fn align_up(&self, t: Instant) -> Instant {
+        self.tick_to_instant(self.deadline_tick(t)).max(t)
     }
 
     fn tick_to_instant(&self, tick: u64) -> Instant {
@@ -130,9 +142,13 @@ impl TimeDriver {
             return Registered::Fired;
         }
         let shard_ref = &self.shards[shard];
-        let old_waker = {
+        let (old_waker, lowered) = {
             let mut wheel = lock(&shard_ref.wheel);
             if self.shutdown.load(Acquire) {
+                return Registered::Fired;
+            }
+            if when <= wheel.elapsed() {
+                // The wheel's clock has passed it already (it only ever lags the real one).
                 return Registered::Fired;
             }
             // SAFETY: the lock gives us the entry's node and waker; the caller keeps it alive.
@@ -142,12 +158,19 @@ impl TimeDriver {
                 wheel.insert(Entry::node(entry), when);
                 e.set_waker(waker)
             };
-            shard_ref
-                .next
-                .store(wheel.next_deadline().unwrap_or(NO_DEADLINE), SeqCst);
-            old
+            // `next` only moves earlier here (and is recomputed when the shard fires), so it may
+            // be early, never late: an early `next` costs one fruitless check, nothing more.
+            let lowered = when < shard_ref.next.load(Relaxed);
+            if lowered {
+                shard_ref.next.store(when, SeqCst);
+            }
+            (old, lowered)
         };
         drop(old_waker);
+        if !lowered {
+            // The shard was due no later than this already: whoever watches it wakes in time.
+            return Registered::Armed { unpark: None };
+        }
         // A read-modify-write, not a load: it is ordered with the watcher's swap either way
         // (plain SeqCst loads and stores would need a fence; loom checks RMWs exactly).
         let unpark = if when < self.watch_until.fetch_add(0, SeqCst) {
@@ -192,11 +215,8 @@ impl TimeDriver {
         let removed = unsafe { wheel.remove(Entry::node(entry)) };
         let mut waker = None;
         if removed {
-            // SAFETY: under the lock, unlinked.
+            // SAFETY: under the lock, unlinked. `next` is left as it is (early at worst).
             waker = unsafe { entry.as_ref().disarm() };
-            shard_ref
-                .next
-                .store(wheel.next_deadline().unwrap_or(NO_DEADLINE), SeqCst);
         }
         drop(wheel);
         drop(waker);

@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 pub(crate) struct TimerEntry {
     handle: Arc<Shared>,
     deadline: Instant,
+    /// The clock when the deadline was set: a deadline at or before it is due at once, with
+    /// no second read of the clock.
+    set_at: Instant,
     shard: usize,
     state: Armed,
     entry: Entry,
@@ -38,21 +41,35 @@ pub(crate) fn current_handle(what: &str) -> Arc<Shared> {
 }
 
 /// `now + d`, or a deadline so far away it never comes if that overflows.
-pub(crate) fn deadline_after(d: Duration) -> Instant {
-    let now = Instant::now();
+pub(crate) fn deadline_after(now: Instant, d: Duration) -> Instant {
     now.checked_add(d)
         .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400))
 }
 
 impl TimerEntry {
-    pub(crate) fn new(handle: Arc<Shared>, deadline: Instant) -> TimerEntry {
+    /// A timer due `d` from now.
+    pub(crate) fn after(handle: Arc<Shared>, d: Duration) -> TimerEntry {
+        let now = Instant::now();
+        TimerEntry::new(handle, deadline_after(now, d), now)
+    }
+
+    /// A timer due at `deadline`.
+    pub(crate) fn at(handle: Arc<Shared>, deadline: Instant) -> TimerEntry {
+        TimerEntry::new(handle, deadline, Instant::now())
+    }
+
+    fn new(handle: Arc<Shared>, deadline: Instant, set_at: Instant) -> TimerEntry {
+        // One shard per worker (so the index is in range without a division); threads that
+        // are not workers of this runtime use shard 0.
         let shard = context::with_worker(|w| match w {
             Some(w) if w.belongs_to(&handle) => w.index(),
             _ => 0,
-        }) % handle.time.num_shards();
+        });
+        debug_assert!(shard < handle.time.num_shards());
         TimerEntry {
             handle,
             deadline,
+            set_at,
             shard,
             state: Armed::No,
             entry: Entry::new(),
@@ -61,6 +78,11 @@ impl TimerEntry {
 
     pub(crate) fn deadline(&self) -> Instant {
         self.deadline
+    }
+
+    /// `t` moved up to the wheel's next tick boundary (see `TimeDriver::align_up`).
+    pub(crate) fn align_up(&self, t: Instant) -> Instant {
+        self.handle.time.align_up(t)
     }
 
     fn entry_ptr(&self) -> NonNull<Entry> {
@@ -98,11 +120,11 @@ impl TimerEntry {
                 }
             }
             Armed::No => {
-                let when = driver.deadline_tick(this.deadline);
-                if when <= driver.now_tick() {
+                if this.deadline <= this.set_at {
                     this.state = Armed::Done;
                     return Poll::Ready(());
                 }
+                let when = driver.deadline_tick(this.deadline);
                 // SAFETY: the entry is pinned in `self`, which cancels it on drop; it is unarmed.
                 match unsafe { driver.register(this.shard, this.entry_ptr(), when, cx.waker()) } {
                     Registered::Fired => {
@@ -143,7 +165,9 @@ impl TimerEntry {
     pub(crate) fn reset(mut self: Pin<&mut Self>, deadline: Instant) {
         self.as_mut().cancel();
         // SAFETY: as in `poll_elapsed`.
-        unsafe { self.get_unchecked_mut() }.deadline = deadline;
+        let this = unsafe { self.get_unchecked_mut() };
+        this.deadline = deadline;
+        this.set_at = Instant::now();
     }
 }
 
@@ -173,7 +197,7 @@ impl Drop for TimerEntry {
 #[track_caller]
 pub fn sleep(d: Duration) -> Sleep {
     Sleep {
-        entry: TimerEntry::new(current_handle("sleep"), deadline_after(d)),
+        entry: TimerEntry::after(current_handle("sleep"), d),
     }
 }
 
@@ -194,7 +218,7 @@ pub fn sleep(d: Duration) -> Sleep {
 #[track_caller]
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
-        entry: TimerEntry::new(current_handle("sleep_until"), deadline),
+        entry: TimerEntry::at(current_handle("sleep_until"), deadline),
     }
 }
 

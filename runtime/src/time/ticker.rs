@@ -6,6 +6,10 @@
 //! grid again. `tick` does the same without a channel: if the next tick is already past, it is
 //! returned at once (with the instant it was due), and the one after is the first grid point
 //! after now. Never a burst.
+//!
+//! The grid starts on a tick boundary of the timing wheel, so a period that is a whole number
+//! of milliseconds loses nothing to the wheel's rounding, and a tick delivered less than one
+//! wheel tick late is not counted as missed.
 
 use super::sleep::{TimerEntry, current_handle};
 use crate::coop;
@@ -72,8 +76,9 @@ impl Ticker {
     #[track_caller]
     pub fn new(period: Duration) -> Ticker {
         assert!(!period.is_zero(), "non-positive interval for NewTicker");
-        let next = Instant::now() + period;
-        let entry = Box::pin(TimerEntry::new(current_handle("Ticker::new"), next));
+        let handle = current_handle("Ticker::new");
+        let next = handle.time.align_up(Instant::now() + period);
+        let entry = Box::pin(TimerEntry::at(handle, next));
         Ticker {
             period,
             next,
@@ -105,10 +110,11 @@ impl Ticker {
             std::task::ready!(self.entry.as_mut().poll_elapsed(cx));
             progress.made_progress();
             let due = self.next;
-            let now = Instant::now();
-            // The next grid point after now: skipped ticks are dropped.
-            let behind =
-                now.saturating_duration_since(due).as_nanos() / self.period.as_nanos().max(1);
+            // The next grid point after now: skipped ticks are dropped. Lateness up to one
+            // wheel tick is the wheel's rounding, not a slow reader, and drops nothing.
+            let late = Instant::now().saturating_duration_since(due);
+            let behind = late.saturating_sub(Duration::from_millis(1)).as_nanos()
+                / self.period.as_nanos().max(1);
             let skip = u32::try_from(behind + 1).unwrap_or(u32::MAX);
             self.next = due + self.period * skip;
             let next = self.next;
@@ -135,7 +141,7 @@ impl Ticker {
     pub fn reset(&mut self, period: Duration) {
         assert!(!period.is_zero(), "non-positive interval for Ticker.Reset");
         self.period = period;
-        self.next = Instant::now() + period;
+        self.next = self.entry.align_up(Instant::now() + period);
         let next = self.next;
         self.entry.as_mut().reset(next);
         self.stopped = false;

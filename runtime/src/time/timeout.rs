@@ -1,6 +1,5 @@
 //! `timeout`: a future with a deadline.
 
-use super::sleep::deadline_after;
 use crate::time::sleep::{TimerEntry, current_handle};
 use std::fmt;
 use std::future::Future;
@@ -49,10 +48,9 @@ impl From<Elapsed> for std::io::Error {
 /// ```
 #[track_caller]
 pub fn timeout<F: Future>(d: Duration, future: F) -> Timeout<F> {
-    let deadline = deadline_after(d);
     Timeout {
         future,
-        entry: TimerEntry::new(current_handle("timeout"), deadline),
+        entry: TimerEntry::after(current_handle("timeout"), d),
     }
 }
 

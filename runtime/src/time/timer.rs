@@ -45,10 +45,7 @@ impl Timer {
     /// ```
     #[track_caller]
     pub fn new(d: Duration) -> Timer {
-        let entry = Box::pin(TimerEntry::new(
-            current_handle("Timer::new"),
-            deadline_after(d),
-        ));
+        let entry = Box::pin(TimerEntry::after(current_handle("Timer::new"), d));
         let mut timer = Timer {
             entry,
             running: true,
@@ -121,7 +118,7 @@ impl Timer {
     /// ```
     pub fn reset(&mut self, d: Duration) -> bool {
         let was_running = self.stop();
-        self.entry.as_mut().reset(deadline_after(d));
+        self.entry.as_mut().reset(deadline_after(Instant::now(), d));
         self.running = true;
         self.arm();
         was_running

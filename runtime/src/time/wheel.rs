@@ -181,7 +181,6 @@ impl Wheel {
     }
 
     /// The tick the wheel has been advanced to.
-    #[cfg(test)]
     pub(crate) fn elapsed(&self) -> u64 {
         self.elapsed
     }
