@@ -36,6 +36,24 @@ pub(crate) fn with_handle<R>(f: impl FnOnce(&Arc<Shared>) -> R) -> Option<R> {
         .flatten()
 }
 
+/// Runs `f` with the current runtime's handle and, if this thread is one of its workers, that
+/// worker's index: one thread-local access for both.
+pub(crate) fn with_handle_and_worker<R>(
+    f: impl FnOnce(&Arc<Shared>, Option<usize>) -> R,
+) -> Option<R> {
+    CONTEXT
+        .try_with(|cx| {
+            let handle = cx.handle.borrow();
+            let handle = handle.as_ref()?;
+            // SAFETY: as in `with_worker`.
+            let worker = unsafe { cx.worker.get().as_ref() };
+            let index = worker.filter(|w| w.belongs_to(handle)).map(|w| w.index());
+            Some(f(handle, index))
+        })
+        .ok()
+        .flatten()
+}
+
 /// Runs `f` with the worker this thread is running, if it is one.
 pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&Worker>) -> R) -> R {
     let worker = CONTEXT

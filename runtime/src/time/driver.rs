@@ -138,9 +138,6 @@ impl TimeDriver {
         when: u64,
         waker: &Waker,
     ) -> Registered {
-        if self.shutdown.load(Acquire) {
-            return Registered::Fired;
-        }
         let shard_ref = &self.shards[shard];
         let (old_waker, lowered) = {
             let mut wheel = lock(&shard_ref.wheel);
@@ -213,13 +210,11 @@ impl TimeDriver {
         let mut wheel = lock(&shard_ref.wheel);
         // SAFETY: under the lock the node is ours to unlink; it is alive by contract.
         let removed = unsafe { wheel.remove(Entry::node(entry)) };
-        let mut waker = None;
         if removed {
             // SAFETY: under the lock, unlinked. `next` is left as it is (early at worst).
-            waker = unsafe { entry.as_ref().disarm() };
+            unsafe { entry.as_ref().disarm() };
         }
         drop(wheel);
-        drop(waker);
         removed
     }
 

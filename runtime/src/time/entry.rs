@@ -82,14 +82,13 @@ impl Entry {
         })
     }
 
-    /// Back to `IDLE` after the node was unlinked; returns the waker.
+    /// Back to `IDLE` after the node was unlinked. The waker stays until the entry is armed
+    /// again (which returns it) or dropped (outside any lock, with its owner).
     ///
     /// # Safety
     /// Under the shard's lock, with the node unlinked.
-    pub(crate) unsafe fn disarm(&self) -> Option<Waker> {
+    pub(crate) unsafe fn disarm(&self) {
         self.state.store(IDLE, Relaxed);
-        // SAFETY: the lock gives us the field.
-        self.waker.with_mut(|slot| unsafe { (*slot).take() })
     }
 
     /// Marks the entry fired and returns its waker. The caller must not touch the entry after.

@@ -34,10 +34,18 @@ enum Armed {
     Done,
 }
 
-pub(crate) fn current_handle(what: &str) -> Arc<Shared> {
-    context::with_handle(|h| h.clone()).unwrap_or_else(|| {
-        panic!("gort::time::{what} must be called from inside a gort runtime (timers need its timer wheel)")
-    })
+/// The runtime a new timer belongs to, and the shard it arms in: the current worker's (one
+/// shard per worker, so no division), or shard 0 on threads that are not its workers.
+pub(crate) struct TimerHome {
+    pub(crate) handle: Arc<Shared>,
+    shard: usize,
+}
+
+pub(crate) fn current_handle(what: &str) -> TimerHome {
+    context::with_handle_and_worker(|handle, worker| TimerHome { handle: handle.clone(), shard: worker.unwrap_or(0) })
+        .unwrap_or_else(|| {
+            panic!("gort::time::{what} must be called from inside a gort runtime (timers need its timer wheel)")
+        })
 }
 
 /// `now + d`, or a deadline so far away it never comes if that overflows.
@@ -48,23 +56,18 @@ pub(crate) fn deadline_after(now: Instant, d: Duration) -> Instant {
 
 impl TimerEntry {
     /// A timer due `d` from now.
-    pub(crate) fn after(handle: Arc<Shared>, d: Duration) -> TimerEntry {
+    pub(crate) fn after(home: TimerHome, d: Duration) -> TimerEntry {
         let now = Instant::now();
-        TimerEntry::new(handle, deadline_after(now, d), now)
+        TimerEntry::new(home, deadline_after(now, d), now)
     }
 
     /// A timer due at `deadline`.
-    pub(crate) fn at(handle: Arc<Shared>, deadline: Instant) -> TimerEntry {
-        TimerEntry::new(handle, deadline, Instant::now())
+    pub(crate) fn at(home: TimerHome, deadline: Instant) -> TimerEntry {
+        TimerEntry::new(home, deadline, Instant::now())
     }
 
-    fn new(handle: Arc<Shared>, deadline: Instant, set_at: Instant) -> TimerEntry {
-        // One shard per worker (so the index is in range without a division); threads that
-        // are not workers of this runtime use shard 0.
-        let shard = context::with_worker(|w| match w {
-            Some(w) if w.belongs_to(&handle) => w.index(),
-            _ => 0,
-        });
+    fn new(home: TimerHome, deadline: Instant, set_at: Instant) -> TimerEntry {
+        let TimerHome { handle, shard } = home;
         debug_assert!(shard < handle.time.num_shards());
         TimerEntry {
             handle,

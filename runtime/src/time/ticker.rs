@@ -76,9 +76,9 @@ impl Ticker {
     #[track_caller]
     pub fn new(period: Duration) -> Ticker {
         assert!(!period.is_zero(), "non-positive interval for NewTicker");
-        let handle = current_handle("Ticker::new");
-        let next = handle.time.align_up(Instant::now() + period);
-        let entry = Box::pin(TimerEntry::at(handle, next));
+        let home = current_handle("Ticker::new");
+        let next = home.handle.time.align_up(Instant::now() + period);
+        let entry = Box::pin(TimerEntry::at(home, next));
         Ticker {
             period,
             next,
