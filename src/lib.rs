@@ -25,6 +25,12 @@ pub use gort_runtime::{
     spawn_blocking, yield_now,
 };
 
+/// Go's channels: `bounded(0)` is a rendezvous, `bounded(n)` buffered, `unbounded()` never
+/// waits to send; MPMC, closed by `close()` or by the last `Sender` going away.
+pub mod chan {
+    pub use gort_sync::chan::*;
+}
+
 /// Timers: `sleep`, `timeout`, Go's `Timer` and `Ticker`, on a timing wheel per worker.
 pub mod time {
     pub use gort_runtime::time::*;

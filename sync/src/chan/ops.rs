@@ -1,0 +1,266 @@
+//! The waiting operations: the `send` and `recv` futures, and the poll and cancel steps they
+//! share with `Receiver`'s `Stream`.
+//!
+//! A future first tries to complete under the lock (a parked counterparty, or the buffer); if it
+//! cannot, it parks its own `Waiter` node (pinned in the future) in the channel's queue and
+//! returns `Pending`. The counterparty that completes it unlinks it, fills in or takes the value,
+//! and wakes it after releasing the lock. Waking from inside a running goroutine puts the woken
+//! goroutine in the waker's `runnext`, so a ping-pong pair stays on one worker (Go's `goready`).
+//!
+//! Cancel safety (dropping a future while it waits):
+//! - a parked `send` whose value no receiver has taken is unlinked, and its value dropped with
+//!   it: nothing was delivered. Once a receiver has taken the value the send has completed,
+//!   even if its future is dropped before it reports so (`select!` makes such a choice exact
+//!   with its token);
+//! - a parked `recv` is unlinked; if a value had already been handed to it, the value goes to
+//!   the next parked receiver or back to the front of the buffer (`State::give_back`): never
+//!   lost.
+//!
+//! A parked operation that has been completed reports it at its next poll without asking the
+//! coop budget, so yielding never widens the window in which a completed operation could be
+//! dropped unreported.
+
+use super::SendError;
+use super::state::Chan;
+use super::waiter::{WaitState, Waiter};
+use gort_runtime::coop;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::task::{Context, Poll, Waker};
+
+fn update_waker(slot: &mut Option<Waker>, waker: &Waker) {
+    match slot {
+        Some(current) if current.will_wake(waker) => {}
+        _ => *slot = Some(waker.clone()),
+    }
+}
+
+/// Polls a receive whose waiter node is `waiter` (pinned, owned by the caller).
+pub(crate) fn poll_recv<T>(
+    chan: &Chan<T>,
+    waiter: NonNull<Waiter<T>>,
+    parked: &mut bool,
+    cx: &mut Context<'_>,
+) -> Poll<Option<T>> {
+    if *parked {
+        return poll_parked_recv(chan, waiter, parked, cx);
+    }
+    let progress = std::task::ready!(coop::poll_proceed(cx));
+    let mut st = chan.lock();
+    {
+        if let Some((v, waker)) = st.try_recv() {
+            drop(st);
+            progress.made_progress();
+            if let Some(w) = waker {
+                w.wake();
+            }
+            return Poll::Ready(Some(v));
+        }
+        if st.closed {
+            progress.made_progress();
+            return Poll::Ready(None);
+        }
+        // SAFETY: we hold the lock; the node is pinned in its future, which unlinks it on drop.
+        unsafe {
+            let node = Waiter::node(waiter);
+            node.state = WaitState::Waiting;
+            node.value = None;
+            update_waker(&mut node.waker, cx.waker());
+            st.recvq.push_back(waiter);
+        }
+        *parked = true;
+        Poll::Pending
+    }
+}
+
+/// A parked receive: reports a completion without asking the coop budget (the operation has
+/// happened; yielding now would only risk the future being dropped with the value in it).
+fn poll_parked_recv<T>(
+    chan: &Chan<T>,
+    waiter: NonNull<Waiter<T>>,
+    parked: &mut bool,
+    cx: &mut Context<'_>,
+) -> Poll<Option<T>> {
+    let _st = chan.lock();
+    // SAFETY: we hold the lock of the channel the node is parked on.
+    let node = unsafe { Waiter::node(waiter) };
+    match node.state {
+        WaitState::Waiting => {
+            update_waker(&mut node.waker, cx.waker());
+            Poll::Pending
+        }
+        WaitState::Done => {
+            *parked = false;
+            Poll::Ready(node.value.take())
+        }
+        WaitState::Closed => {
+            *parked = false;
+            Poll::Ready(None)
+        }
+    }
+}
+
+/// Un-parks a receive that is being dropped; passes on a value it was handed.
+pub(crate) fn cancel_recv<T>(chan: &Chan<T>, waiter: NonNull<Waiter<T>>, parked: &mut bool) {
+    if !*parked {
+        return;
+    }
+    *parked = false;
+    let waker = {
+        let mut st = chan.lock();
+        // SAFETY: we hold the lock of the channel the node is parked on.
+        let node = unsafe { Waiter::node(waiter) };
+        match node.state {
+            WaitState::Waiting => {
+                // SAFETY: under the lock, the node is linked in `recvq`.
+                unsafe { st.recvq.remove(waiter) };
+                None
+            }
+            WaitState::Done => node.value.take().and_then(|v| st.give_back(v)),
+            WaitState::Closed => None,
+        }
+    };
+    if let Some(w) = waker {
+        w.wake();
+    }
+}
+
+/// The future of [`Receiver::recv`](super::Receiver::recv).
+#[must_use = "futures do nothing unless awaited"]
+pub struct Recv<'a, T> {
+    pub(crate) chan: &'a Chan<T>,
+    pub(crate) waiter: Waiter<T>,
+    pub(crate) parked: bool,
+}
+
+impl<T> Future for Recv<'_, T> {
+    type Output = Option<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        // SAFETY: the waiter is structurally pinned (never moved out); the rest is plain data.
+        let this = unsafe { self.get_unchecked_mut() };
+        let waiter = NonNull::from(&this.waiter);
+        poll_recv(this.chan, waiter, &mut this.parked, cx)
+    }
+}
+
+impl<T> Drop for Recv<'_, T> {
+    fn drop(&mut self) {
+        let waiter = NonNull::from(&self.waiter);
+        cancel_recv(self.chan, waiter, &mut self.parked);
+    }
+}
+
+impl<T> fmt::Debug for Recv<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Recv")
+            .field("parked", &self.parked)
+            .finish()
+    }
+}
+
+/// The future of [`Sender::send`](super::Sender::send).
+#[must_use = "futures do nothing unless awaited"]
+pub struct SendFut<'a, T> {
+    pub(crate) chan: &'a Chan<T>,
+    pub(crate) value: Option<T>,
+    pub(crate) waiter: Waiter<T>,
+    pub(crate) parked: bool,
+}
+
+impl<T> Future for SendFut<'_, T> {
+    type Output = Result<(), SendError<T>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: as for `Recv`.
+        let this = unsafe { self.get_unchecked_mut() };
+        let waiter = NonNull::from(&this.waiter);
+        if this.parked {
+            // As for a parked receive: a completed send is reported whatever the budget.
+            let _st = this.chan.lock();
+            // SAFETY: we hold the lock of the channel the node is parked on.
+            let node = unsafe { Waiter::node(waiter) };
+            return match node.state {
+                WaitState::Waiting => {
+                    update_waker(&mut node.waker, cx.waker());
+                    Poll::Pending
+                }
+                WaitState::Done => {
+                    this.parked = false;
+                    Poll::Ready(Ok(()))
+                }
+                WaitState::Closed => {
+                    this.parked = false;
+                    let v = node.value.take().expect("a closed sender keeps its value");
+                    Poll::Ready(Err(SendError(v)))
+                }
+            };
+        }
+        let progress = std::task::ready!(coop::poll_proceed(cx));
+        let mut st = this.chan.lock();
+        {
+            let v = this
+                .value
+                .take()
+                .expect("gort: send future polled after completion");
+            if st.closed {
+                progress.made_progress();
+                return Poll::Ready(Err(SendError(v)));
+            }
+            match st.try_send(v) {
+                Ok(waker) => {
+                    drop(st);
+                    progress.made_progress();
+                    if let Some(w) = waker {
+                        w.wake();
+                    }
+                    Poll::Ready(Ok(()))
+                }
+                Err(v) => {
+                    // SAFETY: we hold the lock; the node is pinned in this future, which
+                    // unlinks it on drop.
+                    unsafe {
+                        let node = Waiter::node(waiter);
+                        node.state = WaitState::Waiting;
+                        node.value = Some(v);
+                        update_waker(&mut node.waker, cx.waker());
+                        st.sendq.push_back(waiter);
+                    }
+                    this.parked = true;
+                    Poll::Pending
+                }
+            }
+        }
+    }
+}
+
+impl<T> Drop for SendFut<'_, T> {
+    fn drop(&mut self) {
+        if !self.parked {
+            return;
+        }
+        let waiter = NonNull::from(&self.waiter);
+        let value = {
+            let mut st = self.chan.lock();
+            // SAFETY: we hold the lock of the channel the node is parked on.
+            let node = unsafe { Waiter::node(waiter) };
+            if node.state == WaitState::Waiting {
+                // SAFETY: under the lock, the node is linked in `sendq`.
+                unsafe { st.sendq.remove(waiter) };
+            }
+            node.value.take()
+        };
+        // Undelivered: dropped here, outside the lock.
+        drop(value);
+    }
+}
+
+impl<T> fmt::Debug for SendFut<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Send")
+            .field("parked", &self.parked)
+            .finish()
+    }
+}

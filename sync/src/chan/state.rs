@@ -1,0 +1,178 @@
+//! The channel itself: one lock around the buffer and the two wait queues (Go's `hchan`), and
+//! the operations that run under it.
+//!
+//! Invariants, under the lock:
+//!
+//! 1. If receivers are parked, the buffer is empty (a receiver parks only when there is
+//!    nothing to take, and a value given back by a cancelled receiver goes to a parked
+//!    receiver before the buffer).
+//! 2. If senders are parked, the buffer is full (`len >= cap`): a sender parks only when there
+//!    is no room, and a receiver that frees a slot moves the first parked sender's value in.
+//! 3. Once `closed` is set, both queues are empty and stay so: close wakes every waiter, and
+//!    nobody parks on a closed channel.
+//!
+//! The buffer is a `VecDeque` allocated once with the channel's capacity, so a buffered send
+//! never allocates. It may hold up to a few values beyond the capacity: values handed to a
+//! receiver whose future was dropped before it could return them go back to the front of the
+//! buffer rather than be lost (and a rendezvous channel has no other place for them).
+
+use super::waiter::{WaitList, WaitState, Waiter};
+use crate::loom::atomic::{AtomicUsize, Ordering::*};
+use crate::loom::{Mutex, MutexGuard, lock};
+use std::collections::VecDeque;
+use std::task::Waker;
+
+/// `cap` of an unbounded channel.
+pub(crate) const UNBOUNDED: usize = usize::MAX;
+
+pub(crate) struct Chan<T> {
+    state: Mutex<State<T>>,
+    pub(crate) cap: usize,
+    pub(crate) senders: AtomicUsize,
+    pub(crate) receivers: AtomicUsize,
+}
+
+pub(crate) struct State<T> {
+    buf: VecDeque<T>,
+    pub(crate) recvq: WaitList<T>,
+    pub(crate) sendq: WaitList<T>,
+    pub(crate) closed: bool,
+    cap: usize,
+}
+
+impl<T> Chan<T> {
+    pub(crate) fn new(cap: usize) -> Chan<T> {
+        let buf = if cap == UNBOUNDED {
+            VecDeque::new()
+        } else {
+            VecDeque::with_capacity(cap)
+        };
+        Chan {
+            state: Mutex::new(State {
+                buf,
+                recvq: WaitList::new(),
+                sendq: WaitList::new(),
+                closed: false,
+                cap,
+            }),
+            cap,
+            senders: AtomicUsize::new(1),
+            receivers: AtomicUsize::new(1),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State<T>> {
+        lock(&self.state)
+    }
+
+    /// Closes the channel; true if this call closed it.
+    pub(crate) fn close(&self) -> bool {
+        let wakers = {
+            let mut st = self.lock();
+            if st.closed {
+                return false;
+            }
+            st.close()
+        };
+        for waker in wakers {
+            waker.wake();
+        }
+        true
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.lock().buf.len()
+    }
+
+    /// Drops a sender or receiver reference; the last of either kind closes the channel.
+    pub(crate) fn release(&self, count: &AtomicUsize) {
+        if count.fetch_sub(1, AcqRel) == 1 {
+            self.close();
+        }
+    }
+}
+
+impl<T> State<T> {
+    /// Delivers `v` to a parked receiver or into the buffer; returns the waker to wake (after
+    /// the lock is released), or `v` back if there is no room.
+    pub(crate) fn try_send(&mut self, v: T) -> Result<Option<Waker>, T> {
+        // SAFETY: we hold the lock (`&mut self` is the guarded state).
+        if let Some(r) = unsafe { self.recvq.pop_front() } {
+            debug_assert!(self.buf.is_empty(), "invariant 1");
+            // SAFETY: a popped waiter is alive and ours to complete under the lock.
+            let node = unsafe { Waiter::node(r) };
+            node.value = Some(v);
+            node.state = WaitState::Done;
+            return Ok(node.waker.take());
+        }
+        if self.buf.len() < self.cap {
+            debug_assert!(self.sendq.is_empty(), "invariant 2");
+            self.buf.push_back(v);
+            return Ok(None);
+        }
+        Err(v)
+    }
+
+    /// Takes a value from the buffer or from a parked sender; also returns a waker to wake.
+    pub(crate) fn try_recv(&mut self) -> Option<(T, Option<Waker>)> {
+        if let Some(v) = self.buf.pop_front() {
+            let mut waker = None;
+            if self.buf.len() < self.cap {
+                // SAFETY: under the lock.
+                if let Some(s) = unsafe { self.sendq.pop_front() } {
+                    // SAFETY: as in `try_send`.
+                    let node = unsafe { Waiter::node(s) };
+                    self.buf
+                        .push_back(node.value.take().expect("a parked sender holds its value"));
+                    node.state = WaitState::Done;
+                    waker = node.waker.take();
+                }
+            }
+            return Some((v, waker));
+        }
+        // SAFETY: under the lock.
+        let s = unsafe { self.sendq.pop_front() }?;
+        // SAFETY: as in `try_send`.
+        let node = unsafe { Waiter::node(s) };
+        node.state = WaitState::Done;
+        Some((
+            node.value.take().expect("a parked sender holds its value"),
+            node.waker.take(),
+        ))
+    }
+
+    /// A value handed to a receiver that went away: to the next parked receiver, or back to
+    /// the front of the buffer. Never lost.
+    pub(crate) fn give_back(&mut self, v: T) -> Option<Waker> {
+        // SAFETY: under the lock.
+        if let Some(r) = unsafe { self.recvq.pop_front() } {
+            // SAFETY: as in `try_send`.
+            let node = unsafe { Waiter::node(r) };
+            node.value = Some(v);
+            node.state = WaitState::Done;
+            return node.waker.take();
+        }
+        self.buf.push_front(v);
+        None
+    }
+
+    /// Marks the channel closed and every waiter `Closed`; returns their wakers.
+    fn close(&mut self) -> Vec<Waker> {
+        self.closed = true;
+        let mut wakers = Vec::new();
+        for list in [&mut self.recvq, &mut self.sendq] {
+            // SAFETY: under the lock; popped waiters are alive.
+            while let Some(w) = unsafe { list.pop_front() } {
+                // SAFETY: as in `try_send`.
+                let node = unsafe { Waiter::node(w) };
+                node.state = WaitState::Closed;
+                wakers.extend(node.waker.take());
+            }
+        }
+        wakers
+    }
+}
