@@ -34,6 +34,7 @@ pub mod chan {
 /// Timers: `sleep`, `timeout`, Go's `Timer` and `Ticker`, on a timing wheel per worker.
 pub mod time {
     pub use gort_runtime::time::*;
+    pub use gort_sync::after;
 }
 
 /// Introspection, after Go's `runtime` package: goroutine count, GOMAXPROCS, scheduler metrics

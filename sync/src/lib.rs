@@ -4,5 +4,8 @@
 //! of parked senders and receivers, with rendezvous (capacity 0), buffered and unbounded modes.
 //! Applications use it as `gort::chan`.
 
+mod after;
 pub mod chan;
 mod loom;
+
+pub use after::after;

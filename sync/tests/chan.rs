@@ -312,3 +312,18 @@ fn errors_display_and_debug_without_the_value() {
         "receive on empty and closed channel"
     );
 }
+
+/// Go's time.After: the channel receives the time once, after the duration.
+#[test]
+fn after_delivers_the_time_once() {
+    rt(2).block_on(async {
+        let start = gort_runtime::time::Instant::now();
+        let rx = gort_sync::after(Duration::from_millis(3));
+        let at = rx.recv().await.unwrap();
+        assert!(at - start >= Duration::from_millis(3));
+        assert_eq!(rx.recv().await, None, "one value, then closed");
+        // Abandoned: the receiver is dropped before the deadline; nothing panics or hangs.
+        drop(gort_sync::after(Duration::from_millis(1)));
+        gort_runtime::time::sleep(Duration::from_millis(3)).await;
+    });
+}
