@@ -1,6 +1,6 @@
-//! A tour of what gort can do so far: a million goroutines started and joined, a ping-pong
-//! pair that stays on one worker through `runnext`, blocking work on the blocking pool, and
-//! the scheduler's own account of it all.
+//! A tour of what gort can do so far: a million goroutines started and joined, a spawn chain
+//! through `runnext`, a ping-pong over unbuffered channels, timers, blocking work on the
+//! blocking pool, and the scheduler's own account of it all.
 //!
 //! ```text
 //! cargo run --release --example tour
@@ -55,13 +55,54 @@ async fn main() {
         start.elapsed()
     );
 
-    // 4. A goroutine that panics does not take its worker down.
+    // 4. Go's channels: a ping-pong over two unbuffered channels. Each send hands the value
+    //    straight to the parked receiver and puts it in `runnext`: the pair stays on one worker.
+    let (ping_tx, ping_rx) = gort::chan::bounded::<u32>(0);
+    let (pong_tx, pong_rx) = gort::chan::bounded::<u32>(0);
+    let echo = gort::go(async move {
+        while let Some(v) = ping_rx.recv().await {
+            pong_tx.send(v).await.unwrap();
+        }
+    });
+    let start = Instant::now();
+    for i in 0..100_000 {
+        ping_tx.send(i).await.unwrap();
+        assert_eq!(pong_rx.recv().await, Some(i));
+    }
+    let took = start.elapsed();
+    drop(ping_tx);
+    echo.await.unwrap();
+    println!(
+        "100,000 ping-pong round trips over unbuffered channels in {took:.2?} ({:.0} ns each)",
+        took.as_nanos() as f64 / 1e5
+    );
+
+    // 5. Timers: a thousand goroutines sleep 10 ms each, on the per-worker timing wheels.
+    let start = Instant::now();
+    let sleepers: Vec<_> = (0..1000)
+        .map(|_| gort::go(gort::time::sleep(gort::time::Duration::from_millis(10))))
+        .collect();
+    for s in sleepers {
+        s.await.unwrap();
+    }
+    let timeout = gort::time::timeout(
+        gort::time::Duration::from_millis(5),
+        std::future::pending::<()>(),
+    )
+    .await;
+    println!(
+        "1,000 goroutines slept 10 ms in {:.2?}; a 5 ms timeout said: {}",
+        start.elapsed(),
+        timeout.unwrap_err()
+    );
+
+    // 6. A goroutine that panics does not take its worker down.
     let err = gort::go(async { panic!("a goroutine panicked") })
         .await
         .unwrap_err();
     println!("a panic reached its JoinHandle: {err}");
 
-    // 5. What the scheduler saw (Go's runtime/metrics).
+    // 7. What the scheduler saw (Go's runtime/metrics).
     println!("\nscheduler metrics:\n{}", gort::runtime::metrics());
 }
 
