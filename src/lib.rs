@@ -24,6 +24,7 @@ pub use gort_runtime::{
     Builder, JoinError, JoinHandle, Runtime, block_on, block_on_local, coop, go, spawn,
     spawn_blocking, yield_now,
 };
+pub use gort_sync::select;
 
 /// Go's channels: `bounded(0)` is a rendezvous, `bounded(n)` buffered, `unbounded()` never
 /// waits to send; MPMC, closed by `close()` or by the last `Sender` going away.

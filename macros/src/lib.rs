@@ -1,5 +1,5 @@
-//! gort's attribute macros, `#[gort::main]` and `#[gort::test]`: use them through the `gort`
-//! crate, which re-exports them.
+//! gort's macros, `#[gort::main]`, `#[gort::test]` and the engine of `select!`: use them
+//! through the `gort` crate, which re-exports them.
 //!
 //! Both are thin: they turn an `async fn` into a plain `fn` that builds a runtime with the
 //! public `gort::Builder` and blocks on the body (see `entry.rs` for the exact lowering), so
@@ -9,6 +9,7 @@
 mod args;
 mod entry;
 mod errors;
+mod select;
 
 use proc_macro::TokenStream;
 
@@ -80,4 +81,12 @@ pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
     entry::expand(entry::Kind::Test, attr.into(), item.into()).into()
+}
+
+/// The engine of `select!`; not a public API: use `gort::select!` (or `gort_sync::select!`),
+/// which passes its crate's path first.
+#[doc(hidden)]
+#[proc_macro]
+pub fn select_impl(input: TokenStream) -> TokenStream {
+    select::expand(input.into()).into()
 }

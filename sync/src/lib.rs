@@ -1,11 +1,95 @@
-//! gort-sync: Go's channels for gort, waker-based.
+//! gort-sync: Go's channels and `select!` for gort, waker-based.
 //!
 //! `chan` is Go's `hchan` in Rust: one lock per channel around a ring buffer and two FIFO queues
 //! of parked senders and receivers, with rendezvous (capacity 0), buffered and unbounded modes.
-//! Applications use it as `gort::chan`.
+//! [`select!`] waits on several operations at once, and exactly one of them takes effect.
+//! Applications use them as `gort::chan` and `gort::select!`.
 
 mod after;
 pub mod chan;
 mod loom;
+mod select;
 
 pub use after::after;
+
+/// Waits on several operations at once and runs the arm of the one that completes: Go's
+/// `select` statement.
+///
+/// ```text
+/// select! {
+///     pattern = future => body,
+///     ...
+///     default => body,   // optional
+/// }
+/// ```
+///
+/// Each arm's expression is evaluated once, in source order, when the select starts; then:
+///
+/// - among the arms that are ready at the same time, one is chosen uniformly at random, and its
+///   output is matched against its pattern (which must be irrefutable) and its body runs;
+/// - exactly one arm takes effect. A channel arm, `rx.recv()` or `tx.send(v)` written directly
+///   as the arm's expression, has no effect at all unless it is chosen, even while other
+///   goroutines send and receive on the same channels: a counterparty completes a waiting
+///   select only by claiming it for one arm. Any other future (a `sleep`, a `JoinHandle`, an
+///   `async` block) is polled, and its output dropped if another arm is chosen;
+/// - with a `default` arm the select never waits: `default` runs when no arm is ready at once;
+/// - a select on both ends of one channel never pairs with itself;
+/// - `select! {}` waits forever, as Go's `select {}` does.
+///
+/// A receive arm's output is `Option<T>` (`None`: closed and drained), a send arm's
+/// `Result<(), SendError<T>>`. Dropping a select that is waiting cancels it with nothing
+/// lost: a value already handed to one of its receive arms goes back to the channel. The
+/// bodies run in the enclosing function, so `break`, `continue`, `return` and `?` work in them.
+///
+/// ```
+/// use gort_sync::{chan, select};
+/// use std::time::Duration;
+///
+/// gort_runtime::block_on(async {
+///     let (tx, rx) = chan::bounded::<u32>(0);
+///     let (quit_tx, quit_rx) = chan::bounded::<()>(0);
+///     gort_runtime::go(async move {
+///         for i in 0..3 {
+///             tx.send(i).await.unwrap();
+///         }
+///         quit_tx.send(()).await.unwrap();
+///     });
+///     let mut got = Vec::new();
+///     loop {
+///         select! {
+///             v = rx.recv() => got.push(v.unwrap()),
+///             _ = quit_rx.recv() => break,
+///             _ = gort_runtime::time::sleep(Duration::from_secs(10)) => panic!("stuck"),
+///         }
+///     }
+///     assert_eq!(got, [0, 1, 2]);
+///
+///     // With `default`, a select never waits.
+///     let polled = select! {
+///         v = rx.recv() => v,
+///         default => None,
+///     };
+///     assert_eq!(polled, None);
+/// });
+/// ```
+#[macro_export]
+macro_rules! select {
+    ($($arms:tt)*) => {
+        $crate::__private::select_impl! { $crate; $($arms)* }
+    };
+}
+
+/// Support for the macros; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use gort_macros::select_impl;
+
+    /// The select engine and its arms, as `select!` lowers onto them.
+    pub mod select {
+        pub use crate::chan::select::{RecvArm, SendArm};
+        pub use crate::select::{
+            ArmOutput, Arms, FutureArm, IntoChanArm, IntoFutureArm, Select, SelectHandle, Token,
+            Wrap,
+        };
+    }
+}

@@ -42,7 +42,10 @@
 //! ```
 
 mod error;
+#[cfg(all(test, gort_loom))]
+mod loom_chan;
 mod ops;
+pub(crate) mod select;
 mod state;
 mod waiter;
 

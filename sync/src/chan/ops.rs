@@ -30,7 +30,7 @@ use std::pin::Pin;
 use std::ptr::NonNull;
 use std::task::{Context, Poll, Waker};
 
-fn update_waker(slot: &mut Option<Waker>, waker: &Waker) {
+pub(crate) fn update_waker(slot: &mut Option<Waker>, waker: &Waker) {
     match slot {
         Some(current) if current.will_wake(waker) => {}
         _ => *slot = Some(waker.clone()),
@@ -99,6 +99,7 @@ fn poll_parked_recv<T>(
             *parked = false;
             Poll::Ready(None)
         }
+        WaitState::Skipped => unreachable!("a plain receive is never skipped"),
     }
 }
 
@@ -119,7 +120,7 @@ pub(crate) fn cancel_recv<T>(chan: &Chan<T>, waiter: NonNull<Waiter<T>>, parked:
                 None
             }
             WaitState::Done => node.value.take().and_then(|v| st.give_back(v)),
-            WaitState::Closed => None,
+            WaitState::Closed | WaitState::Skipped => None,
         }
     };
     if let Some(w) = waker {
@@ -196,6 +197,7 @@ impl<T> Future for SendFut<'_, T> {
                     let v = node.value.take().expect("a closed sender keeps its value");
                     Poll::Ready(Err(SendError(v)))
                 }
+                WaitState::Skipped => unreachable!("a plain send is never skipped"),
             };
         }
         let progress = std::task::ready!(coop::poll_proceed(cx));

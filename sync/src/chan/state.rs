@@ -11,6 +11,9 @@
 //! 3. Once `closed` is set, both queues are empty and stay so: close wakes every waiter, and
 //!    nobody parks on a closed channel.
 //!
+//! Parked waiters are taken with `WaitList::claim_front`, which passes over the dead nodes of
+//! decided selects, so "parked" above means "parked and still claimable".
+//!
 //! The buffer is a `VecDeque` allocated once with the channel's capacity, so a buffered send
 //! never allocates. It may hold up to a few values beyond the capacity: values handed to a
 //! receiver whose future was dropped before it could return them go back to the front of the
@@ -19,7 +22,9 @@
 use super::waiter::{WaitList, WaitState, Waiter};
 use crate::loom::atomic::{AtomicUsize, Ordering::*};
 use crate::loom::{Mutex, MutexGuard, lock};
+use crate::select::Token;
 use std::collections::VecDeque;
+use std::ptr::NonNull;
 use std::task::Waker;
 
 /// `cap` of an unbounded channel.
@@ -101,7 +106,7 @@ impl<T> State<T> {
     /// the lock is released), or `v` back if there is no room.
     pub(crate) fn try_send(&mut self, v: T) -> Result<Option<Waker>, T> {
         // SAFETY: we hold the lock (`&mut self` is the guarded state).
-        if let Some(r) = unsafe { self.recvq.pop_front() } {
+        if let Some(r) = unsafe { self.recvq.claim_front() } {
             debug_assert!(self.buf.is_empty(), "invariant 1");
             // SAFETY: a popped waiter is alive and ours to complete under the lock.
             let node = unsafe { Waiter::node(r) };
@@ -123,7 +128,7 @@ impl<T> State<T> {
             let mut waker = None;
             if self.buf.len() < self.cap {
                 // SAFETY: under the lock.
-                if let Some(s) = unsafe { self.sendq.pop_front() } {
+                if let Some(s) = unsafe { self.sendq.claim_front() } {
                     // SAFETY: as in `try_send`.
                     let node = unsafe { Waiter::node(s) };
                     self.buf
@@ -135,7 +140,7 @@ impl<T> State<T> {
             return Some((v, waker));
         }
         // SAFETY: under the lock.
-        let s = unsafe { self.sendq.pop_front() }?;
+        let s = unsafe { self.sendq.claim_front() }?;
         // SAFETY: as in `try_send`.
         let node = unsafe { Waiter::node(s) };
         node.state = WaitState::Done;
@@ -149,7 +154,7 @@ impl<T> State<T> {
     /// the front of the buffer. Never lost.
     pub(crate) fn give_back(&mut self, v: T) -> Option<Waker> {
         // SAFETY: under the lock.
-        if let Some(r) = unsafe { self.recvq.pop_front() } {
+        if let Some(r) = unsafe { self.recvq.claim_front() } {
             // SAFETY: as in `try_send`.
             let node = unsafe { Waiter::node(r) };
             node.value = Some(v);
@@ -160,13 +165,28 @@ impl<T> State<T> {
         None
     }
 
-    /// Marks the channel closed and every waiter `Closed`; returns their wakers.
+    /// Whether a receive by the select owning `me` could complete now (see
+    /// `WaitList::has_partner`).
+    pub(crate) fn recv_ready(&self, me: NonNull<Token>) -> bool {
+        // SAFETY: we hold the lock (`&self` is the guarded state).
+        !self.buf.is_empty() || self.closed || unsafe { self.sendq.has_partner(me) }
+    }
+
+    /// Whether a send by the select owning `me` could complete now.
+    pub(crate) fn send_ready(&self, me: NonNull<Token>) -> bool {
+        // SAFETY: we hold the lock.
+        self.closed || self.buf.len() < self.cap || unsafe { self.recvq.has_partner(me) }
+    }
+
+    /// Marks the channel closed and every claimable waiter `Closed` (a select's arm on a
+    /// closed channel takes effect: a receive gets `None`, a send its value back); returns
+    /// their wakers.
     fn close(&mut self) -> Vec<Waker> {
         self.closed = true;
         let mut wakers = Vec::new();
         for list in [&mut self.recvq, &mut self.sendq] {
-            // SAFETY: under the lock; popped waiters are alive.
-            while let Some(w) = unsafe { list.pop_front() } {
+            // SAFETY: under the lock; claimed waiters are alive.
+            while let Some(w) = unsafe { list.claim_front() } {
                 // SAFETY: as in `try_send`.
                 let node = unsafe { Waiter::node(w) };
                 node.state = WaitState::Closed;

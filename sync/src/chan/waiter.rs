@@ -6,7 +6,15 @@
 //! node needs no atomics. A node is linked while its `state` is `Waiting`; whoever moves it to
 //! `Done` or `Closed` unlinks it first, so the owner finds it unlinked afterwards and may drop
 //! it without touching the list.
+//!
+//! A node parked by `select!` also points at its select's [`Token`] and carries its arm's
+//! index. A counterparty may complete such a node only after claiming the token for that arm
+//! ([`WaitList::claim_front`]); if the token is already claimed for another arm, or the select
+//! is aborting a registration round, the node is dead: the counterparty unlinks it, marks it
+//! `Skipped` and looks further. The token lives in the select future, which unlinks all its
+//! nodes before it goes away, so a linked node's token pointer is always valid under the lock.
 
+use crate::select::Token;
 use std::cell::UnsafeCell;
 use std::marker::PhantomPinned;
 use std::ptr::NonNull;
@@ -21,6 +29,9 @@ pub(crate) enum WaitState {
     Done,
     /// Woken by `close`: a sender's value is still in `value`.
     Closed,
+    /// A select's node unlinked by a counterparty because its select had been decided
+    /// otherwise: nothing happened to it; a sender's value is still in `value`.
+    Skipped,
 }
 
 pub(crate) struct Node<T> {
@@ -29,6 +40,8 @@ pub(crate) struct Node<T> {
     pub(crate) state: WaitState,
     pub(crate) value: Option<T>,
     pub(crate) waker: Option<Waker>,
+    /// For a node parked by `select!`: its select's token and the arm this node is.
+    pub(crate) select: Option<(NonNull<Token>, usize)>,
 }
 
 pub(crate) struct Waiter<T> {
@@ -51,6 +64,7 @@ impl<T> Waiter<T> {
                 state: WaitState::Done,
                 value: None,
                 waker: None,
+                select: None,
             }),
             _pinned: PhantomPinned,
         }
@@ -109,11 +123,56 @@ impl<T> WaitList<T> {
     ///
     /// # Safety
     /// Under the channel's lock.
-    pub(crate) unsafe fn pop_front(&mut self) -> Option<NonNull<Waiter<T>>> {
+    unsafe fn pop_front(&mut self) -> Option<NonNull<Waiter<T>>> {
         let w = self.head?;
         // SAFETY: linked waiters are alive (push_back's contract); we hold the lock.
         unsafe { self.remove(w) };
         Some(w)
+    }
+
+    /// Unlinks and returns the first waiter that may be completed now: a plain one, or a
+    /// select's whose token this call claims for the node's arm. Dead select nodes before it
+    /// are unlinked and marked `Skipped`.
+    ///
+    /// # Safety
+    /// Under the channel's lock.
+    pub(crate) unsafe fn claim_front(&mut self) -> Option<NonNull<Waiter<T>>> {
+        // SAFETY: under the lock (forwarded to the caller).
+        while let Some(w) = unsafe { self.pop_front() } {
+            // SAFETY: a popped waiter is alive and ours to complete under the lock.
+            let node = unsafe { Waiter::node(w) };
+            match node.select {
+                None => return Some(w),
+                // SAFETY: a linked node's token is alive (see the module comment).
+                Some((token, arm)) if unsafe { token.as_ref() }.claim(arm) => return Some(w),
+                Some(_) => node.state = WaitState::Skipped,
+            }
+        }
+        None
+    }
+
+    /// Whether a waiter other than those of the select owning `me` could be completed now
+    /// (a plain one, or one of a select still waiting): a select registering an arm on this
+    /// list's channel must not park if so.
+    ///
+    /// # Safety
+    /// Under the channel's lock.
+    pub(crate) unsafe fn has_partner(&self, me: NonNull<Token>) -> bool {
+        let mut cursor = self.head;
+        while let Some(w) = cursor {
+            // SAFETY: linked waiters are alive; under the lock; no other reference is live.
+            let node = unsafe { Waiter::node(w) };
+            match node.select {
+                None => return true,
+                // SAFETY: a linked node's token is alive (see the module comment).
+                Some((token, _)) if token != me && unsafe { token.as_ref() }.is_waiting() => {
+                    return true;
+                }
+                Some(_) => {}
+            }
+            cursor = node.next;
+        }
+        false
     }
 
     /// Unlinks `w`.

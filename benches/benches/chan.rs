@@ -1,0 +1,477 @@
+//! Channels, gort against its peers in one run: Go's ping-pong over unbuffered channels, SPSC
+//! and MPMC throughput through a 1024-slot buffer, and Go's concurrent prime sieve (the
+//! programs of `shared/anchors/go/cmd/{chan_pingpong,chan_throughput,prime_sieve}`).
+//!
+//! Each workload is one criterion group with one function per channel, named `channel@runtime`
+//! (plain `gort` for gort's channel on gort's runtime). The peers are tokio's `mpsc` on tokio's
+//! runtime, and async-channel, flume and kanal, which are runtime-agnostic: they run on tokio's
+//! runtime, and some of them on gort's too, so that a gap can be put down to the channel or to
+//! the runtime underneath. Every runtime gets 2 workers (this machine has 2 cores), is built
+//! once per function, outside the timed loop, and lives only while its own function runs.
+//!
+//! Each workload is written once, generic over [`BenchChan`] and [`BenchRuntime`], and runs as
+//! a task of its own (Go's `main` is a goroutine too), so on either runtime every side of it
+//! runs on a worker and none on the thread that called `block_on`. Each checks its own result
+//! (a count, a sum, the last prime) and panics rather than report a time for a wrong one.
+//!
+//! "Unbuffered" is each channel's closest to Go's `make(chan T)`: a rendezvous (capacity 0) for
+//! gort, flume and kanal; capacity 1 for tokio's `mpsc` and async-channel, which have no
+//! rendezvous (a send there completes once the value is in the slot, before it is received).
+//!
+//! Run with `cargo bench -p gort-benches --bench chan`.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group};
+use gort_benches::BenchRuntime;
+
+/// Worker threads of every runtime: the machine's 2 cores (Go's GOMAXPROCS in the anchors).
+const WORKERS: usize = 2;
+/// Round trips per iteration of `chan_ping_pong` (Go's anchor does 1,000,000 in one run).
+const ROUND_TRIPS: u64 = 10_000;
+/// Buffer of the throughput channels, as in Go's `chan_throughput`.
+const CAPACITY: usize = 1024;
+/// Messages per iteration of the throughput workloads (Go's anchor sends 10,000,000 in one run).
+const MESSAGES: u64 = 1_000_000;
+/// Primes found per iteration of `chan_prime_sieve`, as in Go's `prime_sieve`.
+const PRIMES: usize = 5_000;
+
+type Group<'a> = BenchmarkGroup<'a, WallTime>;
+type GortRt = gort::Runtime;
+type TokioRt = tokio::runtime::Runtime;
+
+/// A channel of `u64` as the workloads drive it: make one, send, receive. Either half may be
+/// cloned where the workload needs it; the channel closes when the last sender is dropped (and,
+/// for the sieve's teardown, a send fails once every receiver is gone).
+trait BenchChan: 'static {
+    /// The channel's name: the first half of the function name inside each group.
+    const NAME: &'static str;
+
+    type Tx: Clone + Send + Sync + 'static;
+    type Rx: Send + 'static;
+
+    /// The closest this channel has to Go's unbuffered channel (see the module docs).
+    fn unbuffered() -> (Self::Tx, Self::Rx);
+
+    /// A channel with room for `cap` values.
+    fn bounded(cap: usize) -> (Self::Tx, Self::Rx);
+
+    /// Sends `v`, waiting for room; false if the channel is closed.
+    fn send(tx: &Self::Tx, v: u64) -> impl Future<Output = bool> + Send;
+
+    /// Receives a value, waiting for one; `None` once the channel is closed and drained.
+    fn recv(rx: &mut Self::Rx) -> impl Future<Output = Option<u64>> + Send;
+}
+
+/// gort's channel: `bounded(0)` is a rendezvous.
+struct GortChan;
+
+impl BenchChan for GortChan {
+    const NAME: &'static str = "gort";
+    type Tx = gort::chan::Sender<u64>;
+    type Rx = gort::chan::Receiver<u64>;
+
+    fn unbuffered() -> (Self::Tx, Self::Rx) {
+        gort::chan::bounded(0)
+    }
+
+    fn bounded(cap: usize) -> (Self::Tx, Self::Rx) {
+        gort::chan::bounded(cap)
+    }
+
+    async fn send(tx: &Self::Tx, v: u64) -> bool {
+        tx.send(v).await.is_ok()
+    }
+
+    fn recv(rx: &mut Self::Rx) -> impl Future<Output = Option<u64>> + Send {
+        rx.recv()
+    }
+}
+
+/// tokio's `mpsc`: one consumer, no capacity 0.
+struct TokioMpsc;
+
+impl BenchChan for TokioMpsc {
+    const NAME: &'static str = "tokio_mpsc";
+    type Tx = tokio::sync::mpsc::Sender<u64>;
+    type Rx = tokio::sync::mpsc::Receiver<u64>;
+
+    fn unbuffered() -> (Self::Tx, Self::Rx) {
+        tokio::sync::mpsc::channel(1)
+    }
+
+    fn bounded(cap: usize) -> (Self::Tx, Self::Rx) {
+        tokio::sync::mpsc::channel(cap)
+    }
+
+    async fn send(tx: &Self::Tx, v: u64) -> bool {
+        tx.send(v).await.is_ok()
+    }
+
+    fn recv(rx: &mut Self::Rx) -> impl Future<Output = Option<u64>> + Send {
+        rx.recv()
+    }
+}
+
+/// async-channel (smol's): MPMC, no capacity 0.
+struct AsyncChannel;
+
+impl BenchChan for AsyncChannel {
+    const NAME: &'static str = "async_channel";
+    type Tx = async_channel::Sender<u64>;
+    type Rx = async_channel::Receiver<u64>;
+
+    fn unbuffered() -> (Self::Tx, Self::Rx) {
+        async_channel::bounded(1)
+    }
+
+    fn bounded(cap: usize) -> (Self::Tx, Self::Rx) {
+        async_channel::bounded(cap)
+    }
+
+    async fn send(tx: &Self::Tx, v: u64) -> bool {
+        tx.send(v).await.is_ok()
+    }
+
+    async fn recv(rx: &mut Self::Rx) -> Option<u64> {
+        rx.recv().await.ok()
+    }
+}
+
+/// flume's async API: MPMC, `bounded(0)` is a rendezvous.
+struct Flume;
+
+impl BenchChan for Flume {
+    const NAME: &'static str = "flume";
+    type Tx = flume::Sender<u64>;
+    type Rx = flume::Receiver<u64>;
+
+    fn unbuffered() -> (Self::Tx, Self::Rx) {
+        flume::bounded(0)
+    }
+
+    fn bounded(cap: usize) -> (Self::Tx, Self::Rx) {
+        flume::bounded(cap)
+    }
+
+    async fn send(tx: &Self::Tx, v: u64) -> bool {
+        tx.send_async(v).await.is_ok()
+    }
+
+    async fn recv(rx: &mut Self::Rx) -> Option<u64> {
+        rx.recv_async().await.ok()
+    }
+}
+
+/// kanal's async API: MPMC, `bounded_async(0)` is a rendezvous.
+struct Kanal;
+
+impl BenchChan for Kanal {
+    const NAME: &'static str = "kanal";
+    type Tx = kanal::AsyncSender<u64>;
+    type Rx = kanal::AsyncReceiver<u64>;
+
+    fn unbuffered() -> (Self::Tx, Self::Rx) {
+        kanal::bounded_async(0)
+    }
+
+    fn bounded(cap: usize) -> (Self::Tx, Self::Rx) {
+        kanal::bounded_async(cap)
+    }
+
+    async fn send(tx: &Self::Tx, v: u64) -> bool {
+        tx.send(v).await.is_ok()
+    }
+
+    async fn recv(rx: &mut Self::Rx) -> Option<u64> {
+        rx.recv().await.ok()
+    }
+}
+
+/// The function name of channel `C` on runtime `R` inside a group.
+fn id<R: BenchRuntime, C: BenchChan>() -> String {
+    if C::NAME == R::NAME {
+        C::NAME.to_owned()
+    } else {
+        format!("{}@{}", C::NAME, R::NAME)
+    }
+}
+
+/// Runs `workload` as a task of `rt` and waits for its result.
+fn run<R: BenchRuntime, T: Send + 'static>(
+    rt: &R,
+    workload: impl Future<Output = T> + Send + 'static,
+) -> T {
+    rt.block_on(async { R::spawn(workload).await.expect("the workload panicked") })
+}
+
+/// Times `workload()` on a fresh runtime `R`, as the function `C` on `R` of `group`.
+fn measure<R, C, F>(group: &mut Group<'_>, workload: impl Fn() -> F)
+where
+    R: BenchRuntime,
+    C: BenchChan,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let rt = R::with_workers(WORKERS);
+    group.bench_function(id::<R, C>(), |b| b.iter(|| run(&rt, workload())));
+}
+
+// ---- 1. ping-pong ----
+
+/// Go's `chan_pingpong`: this task sends `v` on `ping`, a second one answers `v + 1` on `pong`,
+/// `round_trips` times over two unbuffered channels.
+async fn ping_pong<R: BenchRuntime, C: BenchChan>(round_trips: u64) {
+    let (ping_tx, mut ping_rx) = C::unbuffered();
+    let (pong_tx, mut pong_rx) = C::unbuffered();
+    let ponger = R::spawn(async move {
+        while let Some(v) = C::recv(&mut ping_rx).await {
+            assert!(C::send(&pong_tx, v + 1).await, "pong closed");
+        }
+    });
+    let mut v = 0;
+    for _ in 0..round_trips {
+        assert!(C::send(&ping_tx, v).await, "ping closed");
+        v = C::recv(&mut pong_rx).await.expect("pong closed");
+    }
+    drop(ping_tx); // Go's `close(ping)`: the ponger's loop ends.
+    ponger.await.expect("the ponger panicked");
+    assert_eq!(v, round_trips, "wrong count");
+}
+
+fn ping_pong_row<R: BenchRuntime, C: BenchChan>(group: &mut Group<'_>) {
+    measure::<R, C, _>(group, || ping_pong::<R, C>(ROUND_TRIPS));
+}
+
+fn bench_ping_pong(c: &mut Criterion) {
+    let mut group = c.benchmark_group("chan_ping_pong");
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+        .throughput(Throughput::Elements(ROUND_TRIPS));
+    ping_pong_row::<GortRt, GortChan>(&mut group);
+    ping_pong_row::<TokioRt, TokioMpsc>(&mut group);
+    ping_pong_row::<TokioRt, AsyncChannel>(&mut group);
+    ping_pong_row::<TokioRt, Flume>(&mut group);
+    ping_pong_row::<GortRt, AsyncChannel>(&mut group);
+    ping_pong_row::<GortRt, Flume>(&mut group);
+    group.finish();
+}
+
+// ---- 2 and 3. throughput ----
+
+/// Go's `chan_throughput`: `producers` tasks send `MESSAGES / producers` values each (0, 1, ...)
+/// into one channel of `CAPACITY` slots; one task per receiver that `split` makes sums what it
+/// receives until the channel closes (when the last producer is done). Checks the total.
+async fn throughput<R: BenchRuntime, C: BenchChan>(producers: u64, split: fn(C::Rx) -> Vec<C::Rx>) {
+    let per_producer = MESSAGES / producers;
+    let (tx, rx) = C::bounded(CAPACITY);
+    let senders: Vec<_> = (0..producers)
+        .map(|_| {
+            let tx = tx.clone();
+            R::spawn(async move {
+                for i in 0..per_producer {
+                    assert!(C::send(&tx, i).await, "closed while sending");
+                }
+            })
+        })
+        .collect();
+    drop(tx);
+    let receivers: Vec<_> = split(rx)
+        .into_iter()
+        .map(|mut rx| {
+            R::spawn(async move {
+                let mut sum = 0u64;
+                while let Some(v) = C::recv(&mut rx).await {
+                    sum += v;
+                }
+                sum
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for receiver in receivers {
+        total += receiver.await.expect("a consumer panicked");
+    }
+    for sender in senders {
+        sender.await.expect("a producer panicked");
+    }
+    let expected = producers * (per_producer * (per_producer - 1) / 2);
+    assert_eq!(total, expected, "wrong sum");
+}
+
+/// One consumer.
+fn one<C: BenchChan>(rx: C::Rx) -> Vec<C::Rx> {
+    vec![rx]
+}
+
+/// Four consumers of one MPMC channel.
+fn four<C: BenchChan>(rx: C::Rx) -> Vec<C::Rx>
+where
+    C::Rx: Clone,
+{
+    vec![rx.clone(), rx.clone(), rx.clone(), rx]
+}
+
+fn spsc_row<R: BenchRuntime, C: BenchChan>(group: &mut Group<'_>) {
+    measure::<R, C, _>(group, || throughput::<R, C>(1, one::<C>));
+}
+
+fn mpmc_row<R: BenchRuntime, C: BenchChan>(group: &mut Group<'_>)
+where
+    C::Rx: Clone,
+{
+    measure::<R, C, _>(group, || throughput::<R, C>(4, four::<C>));
+}
+
+/// A criterion group for a workload whose iterations take tens of milliseconds or more.
+fn slow_group<'a>(c: &'a mut Criterion, name: &str, measurement: Duration) -> Group<'a> {
+    let mut group = c.benchmark_group(name);
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(measurement);
+    group
+}
+
+fn bench_spsc(c: &mut Criterion) {
+    let mut group = slow_group(c, "chan_spsc", Duration::from_secs(4));
+    group.throughput(Throughput::Elements(MESSAGES));
+    spsc_row::<GortRt, GortChan>(&mut group);
+    spsc_row::<TokioRt, TokioMpsc>(&mut group);
+    spsc_row::<TokioRt, AsyncChannel>(&mut group);
+    spsc_row::<TokioRt, Flume>(&mut group);
+    spsc_row::<TokioRt, Kanal>(&mut group);
+    spsc_row::<GortRt, AsyncChannel>(&mut group);
+    spsc_row::<GortRt, Flume>(&mut group);
+    spsc_row::<GortRt, Kanal>(&mut group);
+    group.finish();
+}
+
+fn bench_mpmc(c: &mut Criterion) {
+    let mut group = slow_group(c, "chan_mpmc_4x4", Duration::from_secs(4));
+    group.throughput(Throughput::Elements(MESSAGES));
+    mpmc_row::<GortRt, GortChan>(&mut group);
+    // tokio's mpsc has one consumer: 4 producers x 1 consumer, under its own name.
+    let rt = TokioRt::with_workers(WORKERS);
+    group.bench_function("tokio_mpsc_4x1@tokio", |b| {
+        b.iter(|| run(&rt, throughput::<TokioRt, TokioMpsc>(4, one::<TokioMpsc>)))
+    });
+    drop(rt);
+    mpmc_row::<TokioRt, AsyncChannel>(&mut group);
+    mpmc_row::<TokioRt, Flume>(&mut group);
+    mpmc_row::<TokioRt, Kanal>(&mut group);
+    mpmc_row::<GortRt, AsyncChannel>(&mut group);
+    mpmc_row::<GortRt, Flume>(&mut group);
+    mpmc_row::<GortRt, Kanal>(&mut group);
+    group.finish();
+}
+
+// ---- 4. prime sieve ----
+
+/// Go's `prime_sieve`: a generator sends 2, 3, 4, ... on an unbuffered channel, and each prime
+/// found adds a filter task to the chain that drops that prime's multiples. Returns the
+/// `primes`-th prime and the time taken to find it (the clock stops there, as Go's does).
+///
+/// Go's program then exits; here the chain is torn down, untimed: the generator stops at a
+/// flag and drops its sender, and the close runs down the chain, each filter ending when its
+/// input closes, while this task drains the last channel.
+async fn sieve<R: BenchRuntime, C: BenchChan>(primes: usize) -> (u64, Duration) {
+    let start = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, mut ch) = C::unbuffered();
+    let generator = {
+        let stop = stop.clone();
+        R::spawn(async move {
+            let mut i = 2;
+            while !stop.load(Relaxed) && C::send(&tx, i).await {
+                i += 1;
+            }
+        })
+    };
+    let mut last = 0;
+    for _ in 0..primes {
+        let prime = C::recv(&mut ch).await.expect("the chain closed early");
+        last = prime;
+        let (next_tx, next_rx) = C::unbuffered();
+        drop(R::spawn(filter::<C>(ch, next_tx, prime)));
+        ch = next_rx;
+    }
+    let elapsed = start.elapsed();
+
+    stop.store(true, Relaxed);
+    while C::recv(&mut ch).await.is_some() {}
+    generator.await.expect("the generator panicked");
+    (last, elapsed)
+}
+
+/// One link of the sieve: passes on what `prime` does not divide, until `input` closes.
+async fn filter<C: BenchChan>(mut input: C::Rx, out: C::Tx, prime: u64) {
+    while let Some(v) = C::recv(&mut input).await {
+        if v % prime != 0 && !C::send(&out, v).await {
+            return;
+        }
+    }
+}
+
+/// The `n`-th prime, by a plain sieve of Eratosthenes: the check for the channel sieve.
+fn nth_prime(n: usize) -> u64 {
+    let limit = 60_000; // enough for the 5,000th (48,611) and anything below
+    let mut composite = vec![false; limit];
+    let mut found = 0;
+    for i in 2..limit {
+        if !composite[i] {
+            found += 1;
+            if found == n {
+                return i as u64;
+            }
+            for multiple in (i * i..limit).step_by(i) {
+                composite[multiple] = true;
+            }
+        }
+    }
+    panic!("the {n}-th prime is above {limit}");
+}
+
+fn sieve_row<R: BenchRuntime, C: BenchChan>(group: &mut Group<'_>) {
+    let expected = nth_prime(PRIMES);
+    let rt = R::with_workers(WORKERS);
+    group.bench_function(id::<R, C>(), |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let (last, elapsed) = run(&rt, sieve::<R, C>(PRIMES));
+                assert_eq!(last, expected, "wrong {PRIMES}-th prime");
+                total += elapsed;
+            }
+            total
+        })
+    });
+}
+
+fn bench_sieve(c: &mut Criterion) {
+    assert_eq!(nth_prime(5_000), 48_611);
+    let mut group = slow_group(c, "chan_prime_sieve", Duration::from_secs(30));
+    sieve_row::<GortRt, GortChan>(&mut group);
+    sieve_row::<TokioRt, TokioMpsc>(&mut group);
+    sieve_row::<TokioRt, Flume>(&mut group);
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_ping_pong,
+    bench_spsc,
+    bench_mpmc,
+    bench_sieve
+);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
