@@ -1,6 +1,7 @@
 //! Channels, gort against its peers in one run: Go's ping-pong over unbuffered channels, SPSC
-//! and MPMC throughput through a 1024-slot buffer, and Go's concurrent prime sieve (the
-//! programs of `shared/anchors/go/cmd/{chan_pingpong,chan_throughput,prime_sieve}`).
+//! and MPMC throughput through a 1024-slot buffer, a select over 4 channels fed by 4
+//! producers, and Go's concurrent prime sieve (the Go programs `chan_pingpong`,
+//! `chan_throughput`, `select_fanin` and `prime_sieve` of gort's Go anchors).
 //!
 //! Each workload is one criterion group with one function per channel, named `channel@runtime`
 //! (plain `gort` for gort's channel on gort's runtime). The peers are tokio's `mpsc` on tokio's
@@ -372,7 +373,115 @@ fn bench_mpmc(c: &mut Criterion) {
     group.finish();
 }
 
-// ---- 4. prime sieve ----
+// ---- 4. select ----
+
+/// Values each of the 4 producers sends per iteration of `chan_select_4` (Go's anchor sends
+/// 1,000,000 each in one run).
+const PER_PRODUCER: u64 = 25_000;
+
+/// A channel with a select over 4 receivers: gort's `select!`, tokio's `select!` for the
+/// others (each picks a ready arm at random, as Go's does).
+trait BenchSelect: BenchChan {
+    /// Receives from whichever of the 4 receivers is ready: its index and the value.
+    fn select4(rxs: &mut [Self::Rx; 4]) -> impl Future<Output = (usize, Option<u64>)> + Send;
+}
+
+impl BenchSelect for GortChan {
+    async fn select4(rxs: &mut [Self::Rx; 4]) -> (usize, Option<u64>) {
+        let [a, b, c, d] = rxs;
+        gort::select! {
+            v = a.recv() => (0, v),
+            v = b.recv() => (1, v),
+            v = c.recv() => (2, v),
+            v = d.recv() => (3, v),
+        }
+    }
+}
+
+impl BenchSelect for TokioMpsc {
+    async fn select4(rxs: &mut [Self::Rx; 4]) -> (usize, Option<u64>) {
+        let [a, b, c, d] = rxs;
+        tokio::select! {
+            v = a.recv() => (0, v),
+            v = b.recv() => (1, v),
+            v = c.recv() => (2, v),
+            v = d.recv() => (3, v),
+        }
+    }
+}
+
+impl BenchSelect for AsyncChannel {
+    async fn select4(rxs: &mut [Self::Rx; 4]) -> (usize, Option<u64>) {
+        let [a, b, c, d] = rxs;
+        tokio::select! {
+            v = a.recv() => (0, v.ok()),
+            v = b.recv() => (1, v.ok()),
+            v = c.recv() => (2, v.ok()),
+            v = d.recv() => (3, v.ok()),
+        }
+    }
+}
+
+impl BenchSelect for Flume {
+    async fn select4(rxs: &mut [Self::Rx; 4]) -> (usize, Option<u64>) {
+        let [a, b, c, d] = rxs;
+        tokio::select! {
+            v = a.recv_async() => (0, v.ok()),
+            v = b.recv_async() => (1, v.ok()),
+            v = c.recv_async() => (2, v.ok()),
+            v = d.recv_async() => (3, v.ok()),
+        }
+    }
+}
+
+/// Go's `select_fanin`: 4 producers each send `PER_PRODUCER` ones on their own channel; this
+/// task selects over the 4 until it has them all, and checks each channel's count.
+async fn select_fanin<R: BenchRuntime, C: BenchSelect>(capacity: Option<usize>) {
+    let chans: [_; 4] = std::array::from_fn(|_| match capacity {
+        None => C::unbuffered(),
+        Some(cap) => C::bounded(cap),
+    });
+    let mut rxs = Vec::new();
+    let producers: Vec<_> = chans
+        .into_iter()
+        .map(|(tx, rx)| {
+            rxs.push(rx);
+            R::spawn(async move {
+                for _ in 0..PER_PRODUCER {
+                    assert!(C::send(&tx, 1).await, "closed while sending");
+                }
+            })
+        })
+        .collect();
+    let mut rxs: [C::Rx; 4] = rxs.try_into().unwrap_or_else(|_| unreachable!());
+    let mut counts = [0u64; 4];
+    for _ in 0..4 * PER_PRODUCER {
+        let (i, v) = C::select4(&mut rxs).await;
+        counts[i] += v.expect("a producer closed early");
+    }
+    assert_eq!(counts, [PER_PRODUCER; 4], "wrong counts");
+    for producer in producers {
+        producer.await.expect("a producer panicked");
+    }
+}
+
+fn select_row<R: BenchRuntime, C: BenchSelect>(group: &mut Group<'_>, capacity: Option<usize>) {
+    measure::<R, C, _>(group, move || select_fanin::<R, C>(capacity));
+}
+
+fn bench_select(c: &mut Criterion) {
+    for (name, capacity) in [("chan_select_4", None), ("chan_select_4_buf128", Some(128))] {
+        let mut group = slow_group(c, name, Duration::from_secs(4));
+        group.throughput(Throughput::Elements(4 * PER_PRODUCER));
+        select_row::<GortRt, GortChan>(&mut group, capacity);
+        select_row::<TokioRt, TokioMpsc>(&mut group, capacity);
+        select_row::<TokioRt, AsyncChannel>(&mut group, capacity);
+        select_row::<TokioRt, Flume>(&mut group, capacity);
+        group.finish();
+    }
+}
+
+// ---- 5. prime sieve ----
 
 /// Go's `prime_sieve`: a generator sends 2, 3, 4, ... on an unbuffered channel, and each prime
 /// found adds a filter task to the chain that drops that prime's multiples. Returns the
@@ -468,6 +577,7 @@ criterion_group!(
     bench_ping_pong,
     bench_spsc,
     bench_mpmc,
+    bench_select,
     bench_sieve
 );
 

@@ -56,6 +56,7 @@ thread_local! {
 }
 
 /// Sets the current thread's budget, returning the previous one.
+#[inline]
 pub(crate) fn set(budget: Budget) -> Budget {
     CURRENT.with(|cell| cell.replace(budget))
 }
@@ -74,6 +75,7 @@ pub(crate) fn with_budget<R>(budget: Budget, f: impl FnOnce() -> R) -> R {
 
 /// Spends one unit without yielding; false if the slice was already spent (a hop through
 /// `runnext` pays for itself this way).
+#[inline]
 pub(crate) fn try_spend() -> bool {
     CURRENT.with(|cell| match cell.get() {
         Budget(Some(0)) => false,
@@ -91,6 +93,7 @@ pub(crate) fn try_spend() -> bool {
 /// // Outside a runtime the budget is unconstrained.
 /// assert!(gort_runtime::coop::has_budget_remaining());
 /// ```
+#[inline]
 pub fn has_budget_remaining() -> bool {
     CURRENT.with(|cell| cell.get() != Budget(Some(0)))
 }
@@ -120,12 +123,14 @@ impl Progress {
     ///     progress.made_progress();
     /// }
     /// ```
+    #[inline]
     pub fn made_progress(&self) {
         self.spent.set(None);
     }
 }
 
 impl Drop for Progress {
+    #[inline]
     fn drop(&mut self) {
         if let Some(before) = self.spent.get() {
             set(before);
@@ -160,6 +165,7 @@ impl Drop for Progress {
 ///     }
 /// });
 /// ```
+#[inline]
 pub fn poll_proceed(cx: &mut Context<'_>) -> Poll<Progress> {
     CURRENT.with(|cell| {
         let before = cell.get();

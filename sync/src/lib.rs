@@ -8,7 +8,10 @@
 mod after;
 pub mod chan;
 mod loom;
+#[cfg(all(test, gort_loom))]
+mod loom_harness;
 mod select;
+mod spin;
 
 pub use after::after;
 

@@ -1,10 +1,8 @@
 //! Loom models of the channel (`state.rs`, `ops.rs`): the races the module essays describe, on
 //! real `Sender`s, `Receiver`s and their futures.
 //!
-//! Futures are polled by hand on loom threads, each with its own counting waker: a wake-up
-//! increments a loom atomic and unparks the polling thread, and the thread re-polls only after
-//! such a wake-up (`Polled::wait`). A lost wake-up therefore leaves a thread parked forever,
-//! which loom reports as a deadlock, and a spurious or doubled one fails the count check
+//! Futures are polled by hand on loom threads with counting wakers (`crate::loom_harness`): a
+//! lost wake-up is a loom deadlock, and a spurious or doubled one fails the count check
 //! (`Wakes`): every `Pending` poll of a future that completed was woken exactly once, and a
 //! cancelled future was woken at most once per `Pending` poll.
 //!
@@ -22,143 +20,11 @@
 //! --release --lib loom_chan`. The time above each model is that model alone at
 //! `LOOM_MAX_PREEMPTIONS=3`, release build, on a 2-core machine.
 
-use super::{Receiver, SendError, Sender, TryRecvError, bounded};
+use super::{SendError, TryRecvError, bounded};
 use crate::loom::Arc;
 use crate::loom::atomic::{AtomicUsize, Ordering::SeqCst};
+use crate::loom_harness::{Counted, Polled, recv_all, send_one};
 use loom::thread;
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll, Wake, Waker};
-
-/// A waker that counts its wake-ups and unparks the loom thread that polls with it.
-struct ThreadWaker {
-    wakes: AtomicUsize,
-    thread: thread::Thread,
-}
-
-impl Wake for ThreadWaker {
-    fn wake(self: std::sync::Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &std::sync::Arc<Self>) {
-        self.wakes.fetch_add(1, SeqCst);
-        self.thread.unpark();
-    }
-}
-
-/// A future polled by hand on the current loom thread, with its own counting waker.
-struct Polled<F: Future> {
-    future: Pin<Box<F>>,
-    counter: std::sync::Arc<ThreadWaker>,
-    waker: Waker,
-    pending: usize,
-}
-
-impl<F: Future> Polled<F> {
-    fn new(future: F) -> Polled<F> {
-        let counter = std::sync::Arc::new(ThreadWaker {
-            wakes: AtomicUsize::new(0),
-            thread: thread::current(),
-        });
-        Polled {
-            future: Box::pin(future),
-            waker: Waker::from(counter.clone()),
-            counter,
-            pending: 0,
-        }
-    }
-
-    /// Polls once.
-    fn poll(&mut self) -> Poll<F::Output> {
-        let poll = self
-            .future
-            .as_mut()
-            .poll(&mut Context::from_waker(&self.waker));
-        if poll.is_pending() {
-            self.pending += 1;
-        }
-        poll
-    }
-
-    /// Polls to completion, parking the thread after each `Pending` until the waker has been
-    /// woken for it: a lost wake-up parks the thread forever, a loom deadlock.
-    fn wait(&mut self) -> F::Output {
-        loop {
-            if let Poll::Ready(output) = self.poll() {
-                return output;
-            }
-            while self.counter.wakes.load(SeqCst) < self.pending {
-                thread::park();
-            }
-        }
-    }
-
-    /// Drops the future (cancelling it if it has not completed) and keeps its counts.
-    fn finish(self) -> Wakes {
-        drop(self.future);
-        Wakes {
-            counter: self.counter,
-            pending: self.pending,
-        }
-    }
-}
-
-/// What one future's counting waker saw; checked once the model's threads are joined, so that
-/// a late or doubled wake-up is counted too.
-struct Wakes {
-    counter: std::sync::Arc<ThreadWaker>,
-    pending: usize,
-}
-
-impl Wakes {
-    fn woken(&self) -> usize {
-        self.counter.wakes.load(SeqCst)
-    }
-
-    /// For a future that completed: every `Pending` poll was woken exactly once.
-    fn assert_each_pending_woken_once(&self) {
-        assert_eq!(
-            self.woken(),
-            self.pending,
-            "a Pending poll was not woken exactly once"
-        );
-    }
-}
-
-/// A value that counts its drops (on a loom `Arc`, so a leaked one fails the model too).
-struct Token {
-    id: u32,
-    drops: Arc<AtomicUsize>,
-}
-
-impl Drop for Token {
-    fn drop(&mut self) {
-        self.drops.fetch_add(1, SeqCst);
-    }
-}
-
-/// Receives until the channel is closed and drained, one hand-polled `recv` at a time.
-fn recv_all<T>(rx: &Receiver<T>) -> (Vec<T>, Vec<Wakes>) {
-    let mut got = Vec::new();
-    let mut wakes = Vec::new();
-    loop {
-        let mut recv = Polled::new(rx.recv());
-        let v = recv.wait();
-        wakes.push(recv.finish());
-        match v {
-            Some(v) => got.push(v),
-            None => return (got, wakes),
-        }
-    }
-}
-
-/// Sends `v` with a hand-polled `send` to completion.
-fn send_one<T>(tx: &Sender<T>, v: T) -> (Result<(), SendError<T>>, Wakes) {
-    let mut send = Polled::new(tx.send(v));
-    let result = send.wait();
-    (result, send.finish())
-}
 
 // Model 1. Invariant: on a rendezvous channel a send racing a recv delivers the value exactly
 // once; both futures complete; every Pending poll is woken exactly once. The sender drops its
@@ -322,12 +188,8 @@ fn handoff_to_cancelled_recv_racing_close() {
 fn cancelled_send_racing_recv() {
     loom::model(|| {
         let drops = Arc::new(AtomicUsize::new(0));
-        let (tx, rx) = bounded::<Token>(0);
-        let token = Token {
-            id: 7,
-            drops: drops.clone(),
-        };
-        let mut send = Polled::new(tx.send(token));
+        let (tx, rx) = bounded::<Counted>(0);
+        let mut send = Polled::new(tx.send(Counted::new(7, &drops)));
         assert!(send.poll().is_pending());
         let receiver = thread::spawn(move || {
             let mut recv = Polled::new(rx.recv());
@@ -339,11 +201,11 @@ fn cancelled_send_racing_recv() {
         let (got, recv_wakes) = receiver.join().unwrap();
         recv_wakes.assert_each_pending_woken_once();
         match got {
-            Some(token) => {
-                assert_eq!(token.id, 7);
+            Some(value) => {
+                assert_eq!(value.id, 7);
                 assert_eq!(drops.load(SeqCst), 0, "received, and dropped by the send");
                 assert_eq!(send.woken(), 1, "a completed send was not woken");
-                drop(token);
+                drop(value);
             }
             None => {
                 assert_eq!(drops.load(SeqCst), 1, "neither received nor dropped");

@@ -62,12 +62,10 @@ pub(crate) fn poll_recv<T>(
             progress.made_progress();
             return Poll::Ready(None);
         }
-        // SAFETY: we hold the lock; the node is pinned in its future, which unlinks it on drop.
+        // SAFETY: we hold the lock; the node is unused (not parked) and pinned in its future,
+        // which unlinks it on drop.
         unsafe {
-            let node = Waiter::node(waiter);
-            node.state = WaitState::Waiting;
-            node.value = None;
-            update_waker(&mut node.waker, cx.waker());
+            Waiter::init(waiter, None, cx.waker().clone(), None);
             st.recvq.push_back(waiter);
         }
         *parked = true;
@@ -86,41 +84,43 @@ fn poll_parked_recv<T>(
     let _st = chan.lock();
     // SAFETY: we hold the lock of the channel the node is parked on.
     let node = unsafe { Waiter::node(waiter) };
+    if node.state == WaitState::Waiting {
+        update_waker(&mut node.waker, cx.waker());
+        return Poll::Pending;
+    }
+    *parked = false;
+    // SAFETY: under the lock; completed, so unlinked; we own it.
+    let node = unsafe { Waiter::take(waiter) };
     match node.state {
-        WaitState::Waiting => {
-            update_waker(&mut node.waker, cx.waker());
-            Poll::Pending
-        }
-        WaitState::Done => {
-            *parked = false;
-            Poll::Ready(node.value.take())
-        }
-        WaitState::Closed => {
-            *parked = false;
-            Poll::Ready(None)
-        }
-        WaitState::Skipped => unreachable!("a plain receive is never skipped"),
+        WaitState::Done => Poll::Ready(node.value),
+        WaitState::Closed => Poll::Ready(None),
+        WaitState::Waiting | WaitState::Skipped => unreachable!("a plain receive is never skipped"),
     }
 }
 
 /// Un-parks a receive that is being dropped; passes on a value it was handed.
+#[inline]
 pub(crate) fn cancel_recv<T>(chan: &Chan<T>, waiter: NonNull<Waiter<T>>, parked: &mut bool) {
-    if !*parked {
-        return;
+    if *parked {
+        *parked = false;
+        cancel_parked_recv(chan, waiter);
     }
-    *parked = false;
+}
+
+#[cold]
+fn cancel_parked_recv<T>(chan: &Chan<T>, waiter: NonNull<Waiter<T>>) {
     let waker = {
         let mut st = chan.lock();
         // SAFETY: we hold the lock of the channel the node is parked on.
-        let node = unsafe { Waiter::node(waiter) };
+        if unsafe { Waiter::node(waiter) }.state == WaitState::Waiting {
+            // SAFETY: under the lock, the node is linked in `recvq`.
+            unsafe { st.recvq.remove(waiter) };
+        }
+        // SAFETY: under the lock; unlinked now; we own it.
+        let node = unsafe { Waiter::take(waiter) };
         match node.state {
-            WaitState::Waiting => {
-                // SAFETY: under the lock, the node is linked in `recvq`.
-                unsafe { st.recvq.remove(waiter) };
-                None
-            }
-            WaitState::Done => node.value.take().and_then(|v| st.give_back(v)),
-            WaitState::Closed | WaitState::Skipped => None,
+            WaitState::Done => node.value.and_then(|v| st.give_back(v)),
+            _ => None,
         }
     };
     if let Some(w) = waker {
@@ -183,21 +183,22 @@ impl<T> Future for SendFut<'_, T> {
             let _st = this.chan.lock();
             // SAFETY: we hold the lock of the channel the node is parked on.
             let node = unsafe { Waiter::node(waiter) };
+            if node.state == WaitState::Waiting {
+                update_waker(&mut node.waker, cx.waker());
+                return Poll::Pending;
+            }
+            this.parked = false;
+            // SAFETY: under the lock; completed, so unlinked; we own it.
+            let node = unsafe { Waiter::take(waiter) };
             return match node.state {
-                WaitState::Waiting => {
-                    update_waker(&mut node.waker, cx.waker());
-                    Poll::Pending
-                }
-                WaitState::Done => {
-                    this.parked = false;
-                    Poll::Ready(Ok(()))
-                }
+                WaitState::Done => Poll::Ready(Ok(())),
                 WaitState::Closed => {
-                    this.parked = false;
-                    let v = node.value.take().expect("a closed sender keeps its value");
+                    let v = node.value.expect("a closed sender keeps its value");
                     Poll::Ready(Err(SendError(v)))
                 }
-                WaitState::Skipped => unreachable!("a plain send is never skipped"),
+                WaitState::Waiting | WaitState::Skipped => {
+                    unreachable!("a plain send is never skipped")
+                }
             };
         }
         let progress = std::task::ready!(coop::poll_proceed(cx));
@@ -221,13 +222,10 @@ impl<T> Future for SendFut<'_, T> {
                     Poll::Ready(Ok(()))
                 }
                 Err(v) => {
-                    // SAFETY: we hold the lock; the node is pinned in this future, which
-                    // unlinks it on drop.
+                    // SAFETY: we hold the lock; the node is unused (not parked) and pinned in
+                    // this future, which unlinks it on drop.
                     unsafe {
-                        let node = Waiter::node(waiter);
-                        node.state = WaitState::Waiting;
-                        node.value = Some(v);
-                        update_waker(&mut node.waker, cx.waker());
+                        Waiter::init(waiter, Some(v), cx.waker().clone(), None);
                         st.sendq.push_back(waiter);
                     }
                     this.parked = true;
@@ -247,12 +245,12 @@ impl<T> Drop for SendFut<'_, T> {
         let value = {
             let mut st = self.chan.lock();
             // SAFETY: we hold the lock of the channel the node is parked on.
-            let node = unsafe { Waiter::node(waiter) };
-            if node.state == WaitState::Waiting {
+            if unsafe { Waiter::node(waiter) }.state == WaitState::Waiting {
                 // SAFETY: under the lock, the node is linked in `sendq`.
                 unsafe { st.sendq.remove(waiter) };
             }
-            node.value.take()
+            // SAFETY: under the lock; unlinked now; we own it.
+            unsafe { Waiter::take(waiter) }.value
         };
         // Undelivered: dropped here, outside the lock.
         drop(value);

@@ -81,11 +81,7 @@ impl<T> SelectHandle for RecvArm<'_, T> {
         // SAFETY: we hold the lock; the node is pinned in this arm, which the select
         // unregisters before the arm or the token goes away (the caller's contract).
         unsafe {
-            let node = Waiter::node(waiter);
-            node.state = WaitState::Waiting;
-            node.value = None;
-            node.select = Some((token, arm));
-            update_waker(&mut node.waker, cx.waker());
+            Waiter::init(waiter, None, cx.waker().clone(), Some((token, arm)));
             st.recvq.push_back(waiter);
         }
         this.recv.parked = true;
@@ -112,18 +108,19 @@ impl<T> SelectHandle for RecvArm<'_, T> {
         }
         let mut st = this.recv.chan.lock();
         // SAFETY: we hold the lock of the channel the node is parked on.
-        let node = unsafe { Waiter::node(waiter) };
-        node.select = None;
+        if unsafe { Waiter::node(waiter) }.state == WaitState::Waiting {
+            debug_assert!(!won, "a select won an arm nobody completed");
+            // SAFETY: under the lock, the node is linked in `recvq`.
+            unsafe { st.recvq.remove(waiter) };
+        }
+        // SAFETY: under the lock; unlinked now; we own it.
+        let node = unsafe { Waiter::take(waiter) };
         match node.state {
-            WaitState::Waiting => {
-                debug_assert!(!won, "a select won an arm nobody completed");
-                // SAFETY: under the lock, the node is linked in `recvq`.
-                unsafe { st.recvq.remove(waiter) };
-            }
+            WaitState::Waiting => {}
             WaitState::Skipped => debug_assert!(!won, "a select won a skipped arm"),
             WaitState::Done => {
                 debug_assert!(won, "a select arm completed without the token");
-                this.output = Some(node.value.take());
+                this.output = Some(node.value);
             }
             WaitState::Closed => {
                 debug_assert!(won, "a select arm closed without the token");
@@ -225,11 +222,8 @@ impl<T> SelectHandle for SendArm<'_, T> {
         }
         // SAFETY: as in `RecvArm::register`.
         unsafe {
-            let node = Waiter::node(waiter);
-            node.state = WaitState::Waiting;
-            node.value = this.send.value.take();
-            node.select = Some((token, arm));
-            update_waker(&mut node.waker, cx.waker());
+            let value = this.send.value.take();
+            Waiter::init(waiter, value, cx.waker().clone(), Some((token, arm)));
             st.sendq.push_back(waiter);
         }
         this.send.parked = true;
@@ -256,18 +250,17 @@ impl<T> SelectHandle for SendArm<'_, T> {
         }
         let mut st = this.send.chan.lock();
         // SAFETY: we hold the lock of the channel the node is parked on.
-        let node = unsafe { Waiter::node(waiter) };
-        node.select = None;
+        if unsafe { Waiter::node(waiter) }.state == WaitState::Waiting {
+            debug_assert!(!won, "a select won an arm nobody completed");
+            // SAFETY: under the lock, the node is linked in `sendq`.
+            unsafe { st.sendq.remove(waiter) };
+        }
+        // SAFETY: under the lock; unlinked now; we own it.
+        let node = unsafe { Waiter::take(waiter) };
         match node.state {
-            WaitState::Waiting => {
+            WaitState::Waiting | WaitState::Skipped => {
                 debug_assert!(!won, "a select won an arm nobody completed");
-                // SAFETY: under the lock, the node is linked in `sendq`.
-                unsafe { st.sendq.remove(waiter) };
-                this.send.value = node.value.take();
-            }
-            WaitState::Skipped => {
-                debug_assert!(!won, "a select won a skipped arm");
-                this.send.value = node.value.take();
+                this.send.value = node.value;
             }
             WaitState::Done => {
                 debug_assert!(won, "a select arm completed without the token");
@@ -275,7 +268,7 @@ impl<T> SelectHandle for SendArm<'_, T> {
             }
             WaitState::Closed => {
                 debug_assert!(won, "a select arm closed without the token");
-                let v = node.value.take().expect("a closed sender keeps its value");
+                let v = node.value.expect("a closed sender keeps its value");
                 this.output = Some(Err(SendError(v)));
             }
         }

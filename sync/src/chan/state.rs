@@ -21,8 +21,8 @@
 
 use super::waiter::{WaitList, WaitState, Waiter};
 use crate::loom::atomic::{AtomicUsize, Ordering::*};
-use crate::loom::{Mutex, MutexGuard, lock};
 use crate::select::Token;
+use crate::spin::{SpinGuard, SpinLock};
 use std::collections::VecDeque;
 use std::ptr::NonNull;
 use std::task::Waker;
@@ -31,7 +31,7 @@ use std::task::Waker;
 pub(crate) const UNBOUNDED: usize = usize::MAX;
 
 pub(crate) struct Chan<T> {
-    state: Mutex<State<T>>,
+    state: SpinLock<State<T>>,
     pub(crate) cap: usize,
     pub(crate) senders: AtomicUsize,
     pub(crate) receivers: AtomicUsize,
@@ -53,7 +53,7 @@ impl<T> Chan<T> {
             VecDeque::with_capacity(cap)
         };
         Chan {
-            state: Mutex::new(State {
+            state: SpinLock::new(State {
                 buf,
                 recvq: WaitList::new(),
                 sendq: WaitList::new(),
@@ -66,8 +66,9 @@ impl<T> Chan<T> {
         }
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State<T>> {
-        lock(&self.state)
+    #[inline]
+    pub(crate) fn lock(&self) -> SpinGuard<'_, State<T>> {
+        self.state.lock()
     }
 
     /// Closes the channel; true if this call closed it.

@@ -17,6 +17,7 @@
 use crate::select::Token;
 use std::cell::UnsafeCell;
 use std::marker::PhantomPinned;
+use std::mem::MaybeUninit;
 use std::ptr::NonNull;
 use std::task::Waker;
 
@@ -45,7 +46,9 @@ pub(crate) struct Node<T> {
 }
 
 pub(crate) struct Waiter<T> {
-    node: UnsafeCell<Node<T>>,
+    /// Initialised exactly while the owning operation is parked (from `init` to `take`), so
+    /// an operation that completes without parking never writes it.
+    node: UnsafeCell<MaybeUninit<Node<T>>>,
     _pinned: PhantomPinned,
 }
 
@@ -56,29 +59,55 @@ unsafe impl<T: Send> Send for Waiter<T> {}
 unsafe impl<T: Send> Sync for Waiter<T> {}
 
 impl<T> Waiter<T> {
-    pub(crate) fn new() -> Waiter<T> {
+    pub(crate) const fn new() -> Waiter<T> {
         Waiter {
-            node: UnsafeCell::new(Node {
-                prev: None,
-                next: None,
-                state: WaitState::Done,
-                value: None,
-                waker: None,
-                select: None,
-            }),
+            node: UnsafeCell::new(MaybeUninit::uninit()),
             _pinned: PhantomPinned,
         }
+    }
+
+    /// Parks: writes a fresh `Waiting` node, not yet linked.
+    ///
+    /// # Safety
+    /// The caller owns the waiter, holds the lock of the channel it is about to link it on,
+    /// and the node is not initialised (the operation is not parked).
+    pub(crate) unsafe fn init(
+        ptr: NonNull<Waiter<T>>,
+        value: Option<T>,
+        waker: Waker,
+        select: Option<(NonNull<Token>, usize)>,
+    ) {
+        let node = Node {
+            prev: None,
+            next: None,
+            state: WaitState::Waiting,
+            value,
+            waker: Some(waker),
+            select,
+        };
+        // SAFETY: forwarded to the caller; writing over an uninitialised node drops nothing.
+        unsafe { (*(*ptr.as_ptr()).node.get()).write(node) };
+    }
+
+    /// Un-parks: reads the node out, leaving it uninitialised.
+    ///
+    /// # Safety
+    /// The caller owns the waiter, holds the lock of the channel it was parked on, the node
+    /// is initialised and not linked (its state is not `Waiting`, or it was just removed).
+    pub(crate) unsafe fn take(ptr: NonNull<Waiter<T>>) -> Node<T> {
+        // SAFETY: forwarded to the caller.
+        unsafe { (*(*ptr.as_ptr()).node.get()).assume_init_read() }
     }
 
     /// The node's fields.
     ///
     /// # Safety
-    /// The caller holds the lock of the channel this waiter is (or was last) parked on, or is
-    /// its owner and it was never parked; and holds no other reference to this node.
+    /// The node is initialised (its operation is parked); the caller holds the lock of the
+    /// channel it is parked on, and holds no other reference to this node.
     #[allow(clippy::mut_from_ref)]
     pub(crate) unsafe fn node<'a>(ptr: NonNull<Waiter<T>>) -> &'a mut Node<T> {
         // SAFETY: forwarded to the caller.
-        unsafe { &mut *(*ptr.as_ptr()).node.get() }
+        unsafe { (*(*ptr.as_ptr()).node.get()).assume_init_mut() }
     }
 }
 

@@ -53,6 +53,8 @@
 //!   the token, goes away.
 
 mod arm;
+#[cfg(all(test, gort_loom))]
+mod loom_select;
 
 pub use arm::{ArmOutput, FutureArm, IntoChanArm, IntoFutureArm, Wrap};
 
