@@ -1,6 +1,6 @@
 //! A tour of what gort can do so far: a million goroutines started and joined, a spawn chain
-//! through `runnext`, a ping-pong over unbuffered channels, timers, blocking work on the
-//! blocking pool, and the scheduler's own account of it all.
+//! through `runnext`, a ping-pong over unbuffered channels, timers, a `select!` fan-in,
+//! blocking work on the blocking pool, and the scheduler's own account of it all.
 //!
 //! ```text
 //! cargo run --release --example tour
@@ -96,13 +96,45 @@ async fn main() {
         timeout.unwrap_err()
     );
 
-    // 6. A goroutine that panics does not take its worker down.
+    // 6. select!: a worker fan-in with a quit channel and a deadline, as Go writes it.
+    let (jobs_tx, jobs_rx) = gort::chan::bounded::<u64>(0);
+    let (quit_tx, quit_rx) = gort::chan::bounded::<()>(0);
+    for w in 0..4u64 {
+        let jobs_tx = jobs_tx.clone();
+        gort::go(async move {
+            for i in 0..1000 {
+                if jobs_tx.send(w * 1000 + i).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    drop(jobs_tx);
+    gort::go(async move {
+        gort::time::sleep(gort::time::Duration::from_millis(50)).await;
+        let _ = quit_tx.send(()).await;
+    });
+    let (mut sum, mut received) = (0, 0);
+    let deadline = gort::time::after(gort::time::Duration::from_secs(5));
+    let why = loop {
+        gort::select! {
+            job = jobs_rx.recv() => match job {
+                Some(v) => { sum += v; received += 1; }
+                None => break "every producer was done",
+            },
+            _ = quit_rx.recv() => break "quit",
+            _ = deadline.recv() => break "the deadline passed",
+        }
+    };
+    println!("select! took {received} jobs (sum {sum}) from 4 producers; stopped: {why}");
+
+    // 7. A goroutine that panics does not take its worker down.
     let err = gort::go(async { panic!("a goroutine panicked") })
         .await
         .unwrap_err();
     println!("a panic reached its JoinHandle: {err}");
 
-    // 7. What the scheduler saw (Go's runtime/metrics).
+    // 8. What the scheduler saw (Go's runtime/metrics).
     println!("\nscheduler metrics:\n{}", gort::runtime::metrics());
 }
 

@@ -435,7 +435,8 @@ impl BenchSelect for Flume {
 }
 
 /// Go's `select_fanin`: 4 producers each send `PER_PRODUCER` ones on their own channel; this
-/// task selects over the 4 until it has them all, and checks each channel's count.
+/// task selects over the 4 until it has them all, and checks each channel's count. A producer
+/// hands its sender back rather than drop it, so no channel closes while the select runs.
 async fn select_fanin<R: BenchRuntime, C: BenchSelect>(capacity: Option<usize>) {
     let chans: [_; 4] = std::array::from_fn(|_| match capacity {
         None => C::unbuffered(),
@@ -450,6 +451,8 @@ async fn select_fanin<R: BenchRuntime, C: BenchSelect>(capacity: Option<usize>) 
                 for _ in 0..PER_PRODUCER {
                     assert!(C::send(&tx, 1).await, "closed while sending");
                 }
+                // Kept open, as Go's are: a closed channel would make its arm ready.
+                tx
             })
         })
         .collect();
