@@ -40,17 +40,17 @@ pub(crate) struct Batch {
 unsafe impl Send for Batch {}
 
 fn set_next(task: NonNull<Header>, next: Option<NonNull<Header>>) {
-    // SAFETY: `queue_next` belongs to the holder of the (unqueued or locked) `Notified`.
-    unsafe { task.as_ref() }
-        .queue_next
-        .with_mut(|slot| unsafe { *slot = next });
+    // SAFETY: the header is alive: the caller holds the (unqueued or locked) `Notified`.
+    let header = unsafe { task.as_ref() };
+    // SAFETY: `queue_next` belongs to that holder, so nobody else reads or writes the slot.
+    header.queue_next.with_mut(|slot| unsafe { *slot = next });
 }
 
 fn get_next(task: NonNull<Header>) -> Option<NonNull<Header>> {
-    // SAFETY: as in `set_next`.
-    unsafe { task.as_ref() }
-        .queue_next
-        .with(|slot| unsafe { *slot })
+    // SAFETY: as in `set_next`: the caller holds the `Notified`, so the header is alive.
+    let header = unsafe { task.as_ref() };
+    // SAFETY: as in `set_next`: only the holder touches `queue_next`.
+    header.queue_next.with(|slot| unsafe { *slot })
 }
 
 impl Injector {
