@@ -227,7 +227,7 @@ impl<T> Sender<T> {
     /// assert_eq!(gort_sync::chan::unbounded::<u8>().0.capacity(), None);
     /// ```
     pub fn capacity(&self) -> Option<usize> {
-        (self.chan.cap != UNBOUNDED).then_some(self.chan.cap)
+        self.chan.capacity()
     }
 
     /// True once the channel is closed.
@@ -344,7 +344,7 @@ impl<T> Receiver<T> {
     /// assert_eq!(gort_sync::chan::bounded::<u8>(0).1.capacity(), Some(0));
     /// ```
     pub fn capacity(&self) -> Option<usize> {
-        (self.chan.cap != UNBOUNDED).then_some(self.chan.cap)
+        self.chan.capacity()
     }
 
     /// True once the channel is closed (values may still be buffered).

@@ -14,11 +14,21 @@
 
 use super::SendError;
 use super::ops::{Recv, SendFut, update_waker};
+use super::state::Chan;
 use super::waiter::{WaitState, Waiter};
 use crate::select::{ArmOutput, IntoChanArm, SelectHandle, Token, Wrap};
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::task::{Context, Waker};
+
+/// Replaces the waker of a parked arm's node, which its counterparty wakes.
+fn update_parked_waker<T>(chan: &Chan<T>, waiter: NonNull<Waiter<T>>, parked: bool, waker: &Waker) {
+    if parked {
+        let _st = chan.lock();
+        // SAFETY: we hold the lock of the channel the node is parked on.
+        update_waker(unsafe { &mut Waiter::node(waiter).waker }, waker);
+    }
+}
 
 /// The arm of `select!` made of `rx.recv()`.
 #[derive(Debug)]
@@ -94,11 +104,7 @@ impl<T> SelectHandle for RecvArm<'_, T> {
 
     fn update_waker(self: Pin<&mut Self>, waker: &Waker) {
         let (this, waiter) = self.project();
-        if this.recv.parked {
-            let _st = this.recv.chan.lock();
-            // SAFETY: we hold the lock of the channel the node is parked on.
-            update_waker(unsafe { &mut Waiter::node(waiter).waker }, waker);
-        }
+        update_parked_waker(this.recv.chan, waiter, this.recv.parked, waker);
     }
 
     fn unregister(self: Pin<&mut Self>, won: bool) {
@@ -236,11 +242,7 @@ impl<T> SelectHandle for SendArm<'_, T> {
 
     fn update_waker(self: Pin<&mut Self>, waker: &Waker) {
         let (this, waiter) = self.project();
-        if this.send.parked {
-            let _st = this.send.chan.lock();
-            // SAFETY: we hold the lock of the channel the node is parked on.
-            update_waker(unsafe { &mut Waiter::node(waiter).waker }, waker);
-        }
+        update_parked_waker(this.send.chan, waiter, this.send.parked, waker);
     }
 
     fn unregister(self: Pin<&mut Self>, won: bool) {

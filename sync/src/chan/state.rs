@@ -90,6 +90,11 @@ impl<T> Chan<T> {
         self.lock().closed
     }
 
+    /// The buffer's capacity; `None` for an unbounded channel.
+    pub(crate) fn capacity(&self) -> Option<usize> {
+        (self.cap != UNBOUNDED).then_some(self.cap)
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.lock().buf.len()
     }
