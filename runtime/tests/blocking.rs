@@ -108,13 +108,18 @@ fn queued_blocking_tasks_are_cancelled_at_shutdown() {
         .unwrap();
     let gate = Arc::new(Barrier::new(2));
     let g = gate.clone();
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
     let (first, queued) = rt.block_on(async move {
         let first = spawn_blocking(move || {
+            started_tx.send(()).unwrap();
             g.wait();
         });
         let queued = spawn_blocking(|| ());
         (first, queued)
     });
+    // Shut down only once the pool's one thread is running `first`: a task still queued at
+    // shutdown is cancelled (as documented), and then nobody would meet the opener at the gate.
+    started_rx.recv().unwrap();
     let opener = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(50));
         gate.wait();
