@@ -31,6 +31,7 @@ mod loom;
 pub mod runtime;
 mod scheduler;
 mod spawn;
+mod spin;
 mod task;
 pub mod time;
 
@@ -38,3 +39,9 @@ pub use builder::Builder;
 pub use executor::Runtime;
 pub use spawn::{block_on, block_on_local, go, spawn, spawn_blocking, yield_now};
 pub use task::{JoinError, JoinHandle};
+
+/// Internals that gort-sync shares with this crate; not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::spin::{SpinGuard, SpinLock};
+}

@@ -11,7 +11,6 @@ mod loom;
 #[cfg(all(test, gort_loom))]
 mod loom_harness;
 mod select;
-mod spin;
 
 pub use after::after;
 

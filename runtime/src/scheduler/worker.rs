@@ -101,7 +101,10 @@ impl Worker {
             self.tick.set(0);
             self.shared.time.fire_due();
             self.flush_yielded();
-            if let Some(task) = self.take_from_injector() {
+            // One task, not a share (Go's `globrunqget(pp, 1)`): a busy worker that pulled a
+            // batch here every 61 polls would overfill its ring, and the overflow (goroutines
+            // just woken among them) would go to the back of the global queue.
+            if let Some(task) = self.take_one_from_injector() {
                 return Some(task);
             }
         }
@@ -144,6 +147,16 @@ impl Worker {
     fn count_poll(&self) {
         self.tick.set(self.tick.get() + 1);
         self.metrics().polled.incr();
+    }
+
+    /// The injector's first task, for the periodic fairness turn.
+    fn take_one_from_injector(&self) -> Option<Notified> {
+        if self.shared.injector.is_empty() {
+            return None;
+        }
+        let task = self.shared.injector.pop()?;
+        self.metrics().injector_taken.incr();
+        Some(task)
     }
 
     /// Takes a fair share of the injector: one task to run, the rest into the local ring.

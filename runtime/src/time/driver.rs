@@ -5,7 +5,7 @@
 //!
 //! A timer registers in the wheel of the worker that polls it first (Go 1.14's per-P timer
 //! heaps), so arming and cancelling timers on different workers never contend. Each shard is a
-//! mutex around a `Wheel` plus an atomic copy of its next deadline, which lets anyone find due
+//! spin lock around a `Wheel` (critical sections of a few pointer moves) plus an atomic copy of its next deadline, which lets anyone find due
 //! shards without locking. Firing takes a shard's lock, collects up to 32 due entries (marking
 //! each `FIRED` and taking its waker), releases the lock and wakes them: expired timers are
 //! fired in batches, and no waker runs under a lock.
@@ -33,7 +33,7 @@
 use super::entry::Entry;
 use super::wheel::{MAX_TICK, Wheel};
 use crate::loom::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
-use crate::loom::{Mutex, lock};
+use crate::spin::SpinLock;
 use std::ptr::NonNull;
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -52,7 +52,7 @@ pub(crate) struct TimeDriver {
 }
 
 struct Shard {
-    wheel: Mutex<Wheel>,
+    wheel: SpinLock<Wheel>,
     next: AtomicU64,
 }
 
@@ -69,7 +69,7 @@ impl TimeDriver {
     pub(crate) fn new(shards: usize) -> TimeDriver {
         let shards = (0..shards.max(1))
             .map(|_| Shard {
-                wheel: Mutex::new(Wheel::new()),
+                wheel: SpinLock::new(Wheel::new()),
                 next: AtomicU64::new(NO_DEADLINE),
             })
             .collect();
@@ -140,7 +140,7 @@ impl TimeDriver {
     ) -> Registered {
         let shard_ref = &self.shards[shard];
         let (old_waker, lowered) = {
-            let mut wheel = lock(&shard_ref.wheel);
+            let mut wheel = shard_ref.wheel.lock();
             if self.shutdown.load(Acquire) {
                 return Registered::Fired;
             }
@@ -188,7 +188,7 @@ impl TimeDriver {
         entry: NonNull<Entry>,
         waker: &Waker,
     ) -> bool {
-        let wheel = lock(&self.shards[shard].wheel);
+        let wheel = self.shards[shard].wheel.lock();
         // SAFETY: the caller keeps the entry alive.
         let e = unsafe { entry.as_ref() };
         if e.is_fired() {
@@ -207,7 +207,7 @@ impl TimeDriver {
     /// `entry` is alive; if armed, it was armed in `shard`.
     pub(crate) unsafe fn cancel(&self, shard: usize, entry: NonNull<Entry>) -> bool {
         let shard_ref = &self.shards[shard];
-        let mut wheel = lock(&shard_ref.wheel);
+        let mut wheel = shard_ref.wheel.lock();
         // SAFETY: under the lock the node is ours to unlink; it is alive by contract.
         let removed = unsafe { wheel.remove(Entry::node(entry)) };
         if removed {
@@ -261,11 +261,11 @@ impl TimeDriver {
         loop {
             let mut wheel = if skip_if_busy {
                 match shard.wheel.try_lock() {
-                    Ok(wheel) => wheel,
-                    Err(_) => return fired,
+                    Some(wheel) => wheel,
+                    None => return fired,
                 }
             } else {
-                lock(&shard.wheel)
+                shard.wheel.lock()
             };
             let mut full = false;
             // SAFETY: every linked node belongs to an armed, alive entry (register's contract).

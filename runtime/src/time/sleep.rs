@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 pub(crate) struct TimerEntry {
     handle: Arc<Shared>,
     deadline: Instant,
-    /// The clock when the deadline was set: a deadline at or before it is due at once, with
-    /// no second read of the clock.
-    set_at: Instant,
-    shard: usize,
+    /// The deadline was at or before the clock when it was set: due at once, with no second
+    /// read of the clock.
+    due: bool,
     state: Armed,
+    shard: u32,
     entry: Entry,
 }
 
@@ -72,8 +72,8 @@ impl TimerEntry {
         TimerEntry {
             handle,
             deadline,
-            set_at,
-            shard,
+            due: deadline <= set_at,
+            shard: shard as u32,
             state: Armed::No,
             entry: Entry::new(),
         }
@@ -115,7 +115,8 @@ impl TimerEntry {
                     return Poll::Ready(());
                 }
                 // SAFETY: the entry is pinned in `self` and armed in `this.shard`.
-                if unsafe { driver.update_waker(this.shard, this.entry_ptr(), cx.waker()) } {
+                if unsafe { driver.update_waker(this.shard as usize, this.entry_ptr(), cx.waker()) }
+                {
                     Poll::Pending
                 } else {
                     this.state = Armed::Done;
@@ -123,13 +124,15 @@ impl TimerEntry {
                 }
             }
             Armed::No => {
-                if this.deadline <= this.set_at {
+                if this.due {
                     this.state = Armed::Done;
                     return Poll::Ready(());
                 }
                 let when = driver.deadline_tick(this.deadline);
                 // SAFETY: the entry is pinned in `self`, which cancels it on drop; it is unarmed.
-                match unsafe { driver.register(this.shard, this.entry_ptr(), when, cx.waker()) } {
+                match unsafe {
+                    driver.register(this.shard as usize, this.entry_ptr(), when, cx.waker())
+                } {
                     Registered::Fired => {
                         this.state = Armed::Done;
                         Poll::Ready(())
@@ -152,7 +155,11 @@ impl TimerEntry {
         let this = unsafe { self.get_unchecked_mut() };
         let was_pending = match this.state {
             // SAFETY: the entry is alive and was armed in `this.shard`.
-            Armed::Yes => unsafe { this.handle.time.cancel(this.shard, this.entry_ptr()) },
+            Armed::Yes => unsafe {
+                this.handle
+                    .time
+                    .cancel(this.shard as usize, this.entry_ptr())
+            },
             Armed::No | Armed::Done => false,
         };
         if this.state == Armed::Yes && !was_pending {
@@ -170,7 +177,7 @@ impl TimerEntry {
         // SAFETY: as in `poll_elapsed`.
         let this = unsafe { self.get_unchecked_mut() };
         this.deadline = deadline;
-        this.set_at = Instant::now();
+        this.due = deadline <= Instant::now();
     }
 }
 
@@ -178,7 +185,11 @@ impl Drop for TimerEntry {
     fn drop(&mut self) {
         if self.state == Armed::Yes && !self.entry.is_fired() {
             // SAFETY: the entry is alive until this returns and was armed in `self.shard`.
-            unsafe { self.handle.time.cancel(self.shard, self.entry_ptr()) };
+            unsafe {
+                self.handle
+                    .time
+                    .cancel(self.shard as usize, self.entry_ptr())
+            };
         }
     }
 }

@@ -22,7 +22,7 @@
 use super::waiter::{WaitList, WaitState, Waiter};
 use crate::loom::atomic::{AtomicUsize, Ordering::*};
 use crate::select::Token;
-use crate::spin::{SpinGuard, SpinLock};
+use gort_runtime::__private::{SpinGuard, SpinLock};
 use std::collections::VecDeque;
 use std::ptr::NonNull;
 use std::task::Waker;

@@ -1,8 +1,9 @@
-//! The lock of a channel: a test-and-test-and-set spin lock for critical sections of a few
-//! dozen instructions (Go's runtime `lock` spins before it sleeps, for the same reason).
+//! A test-and-test-and-set spin lock for critical sections of a few dozen instructions (Go's
+//! runtime `lock` spins before it sleeps, for the same reason): the lock of a channel and of a
+//! timer shard.
 //!
-//! A channel's critical sections move a value and a few pointers; they never run user code
-//! other than cloning or dropping a `Waker`, and never block. For such sections a futex mutex
+//! Those critical sections move a value and a few pointers; they never run user code other
+//! than cloning a `Waker`, and never block. For such sections a futex mutex
 //! costs more than it saves: its unlock must be a read-modify-write to learn whether to wake a
 //! sleeper, and once contended it wakes through a system call. Here the fast path is one
 //! compare-and-swap to lock and one release store to unlock. A contended locker spins on a
@@ -11,12 +12,14 @@
 //! holder was preempted by the OS from burning a core.
 //!
 //! Under loom the lock is loom's `Mutex`, so the models explore its interleavings.
+//!
+//! gort-sync uses it too, through `gort_runtime::__private`; it is not part of the public API.
 
 #[cfg(not(gort_loom))]
-pub(crate) use imp::{SpinGuard, SpinLock};
+pub use imp::{SpinGuard, SpinLock};
 
 #[cfg(gort_loom)]
-pub(crate) use loom_imp::{SpinGuard, SpinLock};
+pub use loom_imp::{SpinGuard, SpinLock};
 
 #[cfg(not(gort_loom))]
 mod imp {
@@ -25,7 +28,8 @@ mod imp {
     use std::ops::{Deref, DerefMut};
     use std::sync::atomic::{AtomicBool, Ordering::*};
 
-    pub(crate) struct SpinLock<T> {
+    /// A spin lock around a `T`.
+    pub struct SpinLock<T> {
         locked: AtomicBool,
         value: UnsafeCell<T>,
     }
@@ -37,15 +41,17 @@ mod imp {
     unsafe impl<T: Send> Sync for SpinLock<T> {}
 
     impl<T> SpinLock<T> {
-        pub(crate) const fn new(value: T) -> SpinLock<T> {
+        /// An unlocked lock around `value`.
+        pub const fn new(value: T) -> SpinLock<T> {
             SpinLock {
                 locked: AtomicBool::new(false),
                 value: UnsafeCell::new(value),
             }
         }
 
+        /// Takes the lock, spinning (then yielding the thread) while another holds it.
         #[inline]
-        pub(crate) fn lock(&self) -> SpinGuard<'_, T> {
+        pub fn lock(&self) -> SpinGuard<'_, T> {
             if self
                 .locked
                 .compare_exchange_weak(false, true, Acquire, Relaxed)
@@ -54,6 +60,15 @@ mod imp {
                 self.lock_contended();
             }
             SpinGuard { lock: self }
+        }
+
+        /// The lock if it is free now, without waiting.
+        #[inline]
+        pub fn try_lock(&self) -> Option<SpinGuard<'_, T>> {
+            self.locked
+                .compare_exchange(false, true, Acquire, Relaxed)
+                .ok()
+                .map(|_| SpinGuard { lock: self })
         }
 
         #[cold]
@@ -74,7 +89,8 @@ mod imp {
         }
     }
 
-    pub(crate) struct SpinGuard<'a, T> {
+    /// Holds the lock; unlocks when dropped.
+    pub struct SpinGuard<'a, T> {
         lock: &'a SpinLock<T>,
     }
 
@@ -106,18 +122,27 @@ mod imp {
 
 #[cfg(gort_loom)]
 mod loom_imp {
-    pub(crate) struct SpinLock<T>(loom::sync::Mutex<T>);
-    pub(crate) type SpinGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+    /// loom's `Mutex`, standing in for the spin lock.
+    pub struct SpinLock<T>(loom::sync::Mutex<T>);
+    /// loom's guard.
+    pub type SpinGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
 
     impl<T> SpinLock<T> {
-        pub(crate) fn new(value: T) -> SpinLock<T> {
+        /// An unlocked lock around `value`.
+        pub fn new(value: T) -> SpinLock<T> {
             SpinLock(loom::sync::Mutex::new(value))
         }
 
-        pub(crate) fn lock(&self) -> SpinGuard<'_, T> {
+        /// Takes the lock.
+        pub fn lock(&self) -> SpinGuard<'_, T> {
             self.0
                 .lock()
-                .expect("channel critical sections do not panic")
+                .expect("spin-locked critical sections do not panic")
+        }
+
+        /// The lock if it is free now.
+        pub fn try_lock(&self) -> Option<SpinGuard<'_, T>> {
+            self.0.try_lock().ok()
         }
     }
 }
