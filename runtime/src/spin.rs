@@ -3,13 +3,23 @@
 //! timer shard.
 //!
 //! Those critical sections move a value and a few pointers; they never run user code other
-//! than cloning a `Waker`, and never block. For such sections a futex mutex
-//! costs more than it saves: its unlock must be a read-modify-write to learn whether to wake a
-//! sleeper, and once contended it wakes through a system call. Here the fast path is one
-//! compare-and-swap to lock and one release store to unlock. A contended locker spins on a
-//! plain load (so the holder's cache line is not stolen by failing CASes), backing off
-//! exponentially and then yielding its thread (crossbeam's `Backoff`), which keeps a lock whose
-//! holder was preempted by the OS from burning a core.
+//! than cloning a `Waker`, and never block. For such sections a futex mutex costs more than it
+//! saves: its unlock must be a read-modify-write to learn whether to wake a sleeper, and once
+//! contended it wakes through a system call. Here the fast path is one compare-and-swap to lock
+//! and one release store to unlock.
+//!
+//! Contention is where a spin lock wins or loses. A locker that retries as soon as the lock is
+//! free makes the lock's cache line, and the data it guards, move between cores at every
+//! critical section: two workers hammering one channel then pay a cache miss per operation. So
+//! a contended locker looks four times, one spin-loop hint apart (a short critical section may
+//! be ending), then backs off for a randomised 32 to 95 hints between looks (the randomness
+//! keeps waiters from retrying in step). Meanwhile the holder can take the lock again and again
+//! with its lines in place: under contention the lock passes in runs rather than in turns,
+//! which took the 4x4 MPMC bench from 45-95 ms to about 30. Longer pauses help MPMC a little
+//! more but delay a lone waiter on the critical path (the consumer of a `select!` fan-in) by
+//! as much. The lock is unfair in the short run, as Go's runtime lock and kanal's are. After
+//! eight long rounds the waiter also yields its thread, so a holder that the OS preempted does
+//! not leave a core spinning.
 //!
 //! Under loom the lock is loom's `Mutex`, so the models explore its interleavings.
 //!
@@ -23,10 +33,16 @@ pub use loom_imp::{SpinGuard, SpinLock};
 
 #[cfg(not(gort_loom))]
 mod imp {
-    use crossbeam_utils::Backoff;
     use std::cell::UnsafeCell;
     use std::ops::{Deref, DerefMut};
     use std::sync::atomic::{AtomicBool, Ordering::*};
+
+    /// Quick looks, one spin-loop hint apart, before the long back-off.
+    const SHORT_ROUNDS: u32 = 4;
+    /// A long back-off round is `BACKOFF_MIN` to `3 * BACKOFF_MIN` spin-loop hints.
+    const BACKOFF_MIN: u32 = 32;
+    /// Long back-off rounds after which each round also yields the thread.
+    const YIELD_AFTER: u32 = 8;
 
     /// A spin lock around a `T`.
     pub struct SpinLock<T> {
@@ -73,19 +89,38 @@ mod imp {
 
         #[cold]
         fn lock_contended(&self) {
-            let backoff = Backoff::new();
-            loop {
-                while self.locked.load(Relaxed) {
-                    backoff.snooze();
-                }
-                if self
-                    .locked
-                    .compare_exchange_weak(false, true, Acquire, Relaxed)
-                    .is_ok()
-                {
+            // A short critical section is likely to end within a few hints: look again soon.
+            for _ in 0..SHORT_ROUNDS {
+                std::hint::spin_loop();
+                if self.try_acquire() {
                     return;
                 }
             }
+            let mut rounds = 0u32;
+            loop {
+                // The holder is in a run: back off for a randomised while before looking again,
+                // so that it keeps its cache lines while it runs.
+                for _ in 0..BACKOFF_MIN + fastrand::u32(..BACKOFF_MIN * 2) {
+                    std::hint::spin_loop();
+                }
+                if self.try_acquire() {
+                    return;
+                }
+                rounds += 1;
+                if rounds >= YIELD_AFTER {
+                    std::thread::yield_now();
+                }
+            }
+        }
+
+        /// Test, then test-and-set: a failing CAS would take the line from the holder.
+        #[inline]
+        fn try_acquire(&self) -> bool {
+            !self.locked.load(Relaxed)
+                && self
+                    .locked
+                    .compare_exchange_weak(false, true, Acquire, Relaxed)
+                    .is_ok()
         }
     }
 

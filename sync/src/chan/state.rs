@@ -110,7 +110,27 @@ impl<T> Chan<T> {
 impl<T> State<T> {
     /// Delivers `v` to a parked receiver or into the buffer; returns the waker to wake (after
     /// the lock is released), or `v` back if there is no room.
+    #[inline]
     pub(crate) fn try_send(&mut self, v: T) -> Result<Option<Waker>, T> {
+        if self.recvq.is_empty() {
+            // The common case, inlined: nobody to hand to.
+            return self.push_buffered(v).map(|()| None);
+        }
+        self.try_send_to_parked(v)
+    }
+
+    #[inline]
+    fn push_buffered(&mut self, v: T) -> Result<(), T> {
+        if self.buf.len() < self.cap {
+            debug_assert!(self.sendq.is_empty(), "invariant 2");
+            self.buf.push_back(v);
+            return Ok(());
+        }
+        Err(v)
+    }
+
+    #[cold]
+    fn try_send_to_parked(&mut self, v: T) -> Result<Option<Waker>, T> {
         // SAFETY: we hold the lock (`&mut self` is the guarded state).
         if let Some(r) = unsafe { self.recvq.claim_front() } {
             debug_assert!(self.buf.is_empty(), "invariant 1");
@@ -120,22 +140,28 @@ impl<T> State<T> {
             node.state = WaitState::Done;
             return Ok(node.waker.take());
         }
-        if self.buf.len() < self.cap {
-            debug_assert!(self.sendq.is_empty(), "invariant 2");
-            self.buf.push_back(v);
-            return Ok(None);
-        }
-        Err(v)
+        // Only dead select waiters were parked.
+        self.push_buffered(v).map(|()| None)
     }
 
     /// Takes a value from the buffer or from a parked sender; also returns a waker to wake.
+    #[inline]
     pub(crate) fn try_recv(&mut self) -> Option<(T, Option<Waker>)> {
+        if self.sendq.is_empty() {
+            // The common case, inlined: no parked sender to refill from.
+            return self.buf.pop_front().map(|v| (v, None));
+        }
+        self.try_recv_with_parked()
+    }
+
+    #[cold]
+    fn try_recv_with_parked(&mut self) -> Option<(T, Option<Waker>)> {
         if let Some(v) = self.buf.pop_front() {
             let mut waker = None;
             if self.buf.len() < self.cap {
                 // SAFETY: under the lock.
                 if let Some(s) = unsafe { self.sendq.claim_front() } {
-                    // SAFETY: as in `try_send`.
+                    // SAFETY: as in `try_send_to_parked`.
                     let node = unsafe { Waiter::node(s) };
                     self.buf
                         .push_back(node.value.take().expect("a parked sender holds its value"));
@@ -147,7 +173,7 @@ impl<T> State<T> {
         }
         // SAFETY: under the lock.
         let s = unsafe { self.sendq.claim_front() }?;
-        // SAFETY: as in `try_send`.
+        // SAFETY: as in `try_send_to_parked`.
         let node = unsafe { Waiter::node(s) };
         node.state = WaitState::Done;
         Some((
