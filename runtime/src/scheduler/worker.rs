@@ -159,6 +159,13 @@ impl Worker {
         Some(task)
     }
 
+    /// Moves a fair share of the injector into the local ring.
+    fn give_injector_its_share(&self) {
+        if let Some(task) = self.take_from_injector() {
+            self.push_back(task);
+        }
+    }
+
     /// Takes a fair share of the injector: one task to run, the rest into the local ring.
     fn take_from_injector(&self) -> Option<Notified> {
         let injector = &self.shared.injector;
@@ -190,13 +197,19 @@ impl Worker {
         task.run();
         while let Some(next) = self.local.pop_runnext() {
             if self.tick.get() >= GLOBAL_INTERVAL {
-                // The global queue's turn: `runnext` goes to the back and the loop checks it.
+                // The global queue's turn, in a chain of `runnext` hops (goroutines waking or
+                // spawning their successors): its share goes into the ring ahead of `runnext`'s
+                // goroutine, which goes to the back, or such a chain would leave the global
+                // queue one task per 61 polls.
+                self.give_injector_its_share();
                 self.push_back(next);
                 break;
             }
             if !coop::try_spend() {
                 if self.local.len() > 0 || !self.shared.injector.is_empty() {
-                    // The slice is spent and others wait: no more inherited time.
+                    // The slice is spent and others wait: no more inherited time (and the
+                    // global queue gets its share first, as above).
+                    self.give_injector_its_share();
                     self.push_back(next);
                     break;
                 }
