@@ -143,6 +143,7 @@ impl Injector {
         Batch { head, left: n }
     }
 
+    #[cfg(test)]
     pub(crate) fn pop(&self) -> Option<Notified> {
         self.pop_batch(1).next()
     }

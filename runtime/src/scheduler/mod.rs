@@ -28,12 +28,15 @@
 //!
 //! # The worker loop (Go's `schedule` / `findrunnable`)
 //!
-//! 1. Every 61 polls (runnext hops included), due timers fire and a batch from the injector
+//! 1. Every 61 polls (runnext hops included), due timers fire and a share of the injector
 //!    comes first, so the global queue never starves behind busy local work.
-//! 2. `runnext`, then the local ring, then a batch from the injector (`len / workers + 1`, at
-//!    most half a ring), then the goroutines that yielded (Go's Gosched sends them to the back
-//!    of the global queue; gort keeps them in a per-worker list that rejoins the ring when
-//!    nothing else is runnable, and every 61 polls).
+//! 2. `runnext`, then the local ring, then a share of the injector, then the goroutines that
+//!    yielded (Go's Gosched sends them to the back of the global queue; gort keeps them in a
+//!    per-worker list that rejoins the ring when nothing else is runnable, and every 61 polls).
+//!    A share of the injector is `len / workers + 1`, but never more than half of the ring's
+//!    free room: a busy ring that overflowed would send its goroutines, just-woken ones among
+//!    them, to the back of the global queue. A chain of `runnext` hops that is cut (at the
+//!    61st poll, or when its slice is spent) puts the injector's share in the ring ahead of it.
 //! 3. Search: if fewer than half the workers are searching, become a searcher and try four
 //!    rounds of stealing half of another worker's ring (random start), checking the injector
 //!    after each round; in the last round also take a victim's `runnext` after a grace period.

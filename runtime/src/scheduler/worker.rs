@@ -101,10 +101,11 @@ impl Worker {
             self.tick.set(0);
             self.shared.time.fire_due();
             self.flush_yielded();
-            // One task, not a share (Go's `globrunqget(pp, 1)`): a busy worker that pulled a
-            // batch here every 61 polls would overfill its ring, and the overflow (goroutines
-            // just woken among them) would go to the back of the global queue.
-            if let Some(task) = self.take_one_from_injector() {
+            // A fair share, but no more than half of the ring's free room: a busy worker that
+            // pulled a full share here every 61 polls would overfill its ring, and the
+            // overflow (goroutines just woken among them) would go to the back of the global
+            // queue, behind everything waiting there.
+            if let Some(task) = self.take_from_injector() {
                 return Some(task);
             }
         }
@@ -149,16 +150,6 @@ impl Worker {
         self.metrics().polled.incr();
     }
 
-    /// The injector's first task, for the periodic fairness turn.
-    fn take_one_from_injector(&self) -> Option<Notified> {
-        if self.shared.injector.is_empty() {
-            return None;
-        }
-        let task = self.shared.injector.pop()?;
-        self.metrics().injector_taken.incr();
-        Some(task)
-    }
-
     /// Moves a fair share of the injector into the local ring.
     fn give_injector_its_share(&self) {
         if let Some(task) = self.take_from_injector() {
@@ -166,14 +157,16 @@ impl Worker {
         }
     }
 
-    /// Takes a fair share of the injector: one task to run, the rest into the local ring.
+    /// Takes a fair share of the injector, at most half of the ring's free room: one task to
+    /// run, the rest into the local ring.
     fn take_from_injector(&self) -> Option<Notified> {
         let injector = &self.shared.injector;
         if injector.is_empty() {
             return None;
         }
         let share = injector.len() / self.shared.num_workers() + 1;
-        let mut batch = injector.pop_batch(share.min(CAPACITY / 2));
+        let room = CAPACITY.saturating_sub(self.local.len()) / 2;
+        let mut batch = injector.pop_batch(share.min(room).max(1));
         let first = batch.next()?;
         let taken = 1 + batch.len();
         self.local.push_many(&mut batch);
