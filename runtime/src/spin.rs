@@ -15,7 +15,7 @@
 //! be ending), then backs off for a randomised 32 to 95 hints between looks (the randomness
 //! keeps waiters from retrying in step). Meanwhile the holder can take the lock again and again
 //! with its lines in place: under contention the lock passes in runs rather than in turns,
-//! which took the 4x4 MPMC bench from 45-95 ms to about 30. Longer pauses help MPMC a little
+//! which took the 4x4 MPMC bench from 45-95 ms to 28-52 ms. Longer pauses help MPMC a little
 //! more but delay a lone waiter on the critical path (the consumer of a `select!` fan-in) by
 //! as much. The lock is unfair in the short run, as Go's runtime lock and kanal's are. After
 //! eight long rounds the waiter also yields its thread, so a holder that the OS preempted does
