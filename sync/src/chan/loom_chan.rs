@@ -20,10 +20,11 @@
 //! --release --lib loom_chan`. The time above each model is that model alone at
 //! `LOOM_MAX_PREEMPTIONS=3`, release build, on a 2-core machine.
 
+use super::Sender;
 use super::{SendError, TryRecvError, bounded};
 use crate::loom::Arc;
 use crate::loom::atomic::{AtomicUsize, Ordering::SeqCst};
-use crate::loom_harness::{Counted, Polled, recv_all, send_one};
+use crate::loom_harness::{Counted, Polled, Wakes, recv_all, send_one};
 use loom::thread;
 
 // Model 1. Invariant: on a rendezvous channel a send racing a recv delivers the value exactly
@@ -224,21 +225,9 @@ fn cancelled_send_racing_recv() {
 fn two_senders_one_receiver() {
     loom::model(|| {
         let (tx, rx) = bounded::<u32>(1);
-        let senders: Vec<_> = [(tx.clone(), 1), (tx, 2)]
-            .into_iter()
-            .map(|(tx, v)| thread::spawn(move || send_one(&tx, v)))
-            .collect();
-        let (mut got, recv_wakes) = recv_all(&rx);
-        for sender in senders {
-            let (sent, wakes) = sender.join().unwrap();
-            assert_eq!(sent, Ok(()));
-            wakes.assert_each_pending_woken_once();
-        }
-        for wakes in &recv_wakes {
-            wakes.assert_each_pending_woken_once();
-        }
-        got.sort_unstable();
-        assert_eq!(got, [1, 2]);
+        let senders = spawn_senders_of_1_and_2(tx);
+        let (got, recv_wakes) = recv_all(&rx);
+        assert_1_and_2_delivered(senders, got, &recv_wakes);
     });
 }
 
@@ -249,25 +238,38 @@ fn two_senders_one_receiver() {
 fn two_senders_two_receivers() {
     loom::model(|| {
         let (tx, rx) = bounded::<u32>(0);
-        let senders: Vec<_> = [(tx.clone(), 1), (tx, 2)]
-            .into_iter()
-            .map(|(tx, v)| thread::spawn(move || send_one(&tx, v)))
-            .collect();
+        let senders = spawn_senders_of_1_and_2(tx);
         let rx2 = rx.clone();
         let other = thread::spawn(move || recv_all(&rx2));
         let (mut got, mut recv_wakes) = recv_all(&rx);
         let (other_got, other_wakes) = other.join().unwrap();
         got.extend(other_got);
         recv_wakes.extend(other_wakes);
-        for sender in senders {
-            let (sent, wakes) = sender.join().unwrap();
-            assert_eq!(sent, Ok(()));
-            wakes.assert_each_pending_woken_once();
-        }
-        for wakes in &recv_wakes {
-            wakes.assert_each_pending_woken_once();
-        }
-        got.sort_unstable();
-        assert_eq!(got, [1, 2]);
+        assert_1_and_2_delivered(senders, got, &recv_wakes);
     });
+}
+
+type SenderThread = thread::JoinHandle<(Result<(), SendError<u32>>, Wakes)>;
+
+/// Two threads, one sending 1 and the other 2 on `tx`.
+fn spawn_senders_of_1_and_2(tx: Sender<u32>) -> Vec<SenderThread> {
+    [(tx.clone(), 1), (tx, 2)]
+        .into_iter()
+        .map(|(tx, v)| thread::spawn(move || send_one(&tx, v)))
+        .collect()
+}
+
+/// Joins the senders and checks the model's invariant: both sends succeeded, the receivers got
+/// 1 and 2 exactly once between them, and every `Pending` poll on either side was woken once.
+fn assert_1_and_2_delivered(senders: Vec<SenderThread>, mut got: Vec<u32>, recv_wakes: &[Wakes]) {
+    for sender in senders {
+        let (sent, wakes) = sender.join().unwrap();
+        assert_eq!(sent, Ok(()));
+        wakes.assert_each_pending_woken_once();
+    }
+    for wakes in recv_wakes {
+        wakes.assert_each_pending_woken_once();
+    }
+    got.sort_unstable();
+    assert_eq!(got, [1, 2]);
 }

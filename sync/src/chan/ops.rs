@@ -64,10 +64,7 @@ pub(crate) fn poll_recv<T>(
         }
         // SAFETY: we hold the lock; the node is unused (not parked) and pinned in its future,
         // which unlinks it on drop.
-        unsafe {
-            Waiter::init(waiter, None, cx.waker().clone(), None);
-            st.recvq.push_back(waiter);
-        }
+        unsafe { st.recvq.park(waiter, None, cx.waker(), None) };
         *parked = true;
         Poll::Pending
     }
@@ -111,13 +108,8 @@ pub(crate) fn cancel_recv<T>(chan: &Chan<T>, waiter: NonNull<Waiter<T>>, parked:
 fn cancel_parked_recv<T>(chan: &Chan<T>, waiter: NonNull<Waiter<T>>) {
     let waker = {
         let mut st = chan.lock();
-        // SAFETY: we hold the lock of the channel the node is parked on.
-        if unsafe { Waiter::node(waiter) }.state == WaitState::Waiting {
-            // SAFETY: under the lock, the node is linked in `recvq`.
-            unsafe { st.recvq.remove(waiter) };
-        }
-        // SAFETY: under the lock; unlinked now; we own it.
-        let node = unsafe { Waiter::take(waiter) };
+        // SAFETY: we hold the lock; the node is ours, parked in `recvq`.
+        let node = unsafe { st.recvq.unpark(waiter) };
         match node.state {
             WaitState::Done => node.value.and_then(|v| st.give_back(v)),
             _ => None,
@@ -224,10 +216,7 @@ impl<T> Future for SendFut<'_, T> {
                 Err(v) => {
                     // SAFETY: we hold the lock; the node is unused (not parked) and pinned in
                     // this future, which unlinks it on drop.
-                    unsafe {
-                        Waiter::init(waiter, Some(v), cx.waker().clone(), None);
-                        st.sendq.push_back(waiter);
-                    }
+                    unsafe { st.sendq.park(waiter, Some(v), cx.waker(), None) };
                     this.parked = true;
                     Poll::Pending
                 }
@@ -244,13 +233,8 @@ impl<T> Drop for SendFut<'_, T> {
         let waiter = NonNull::from(&self.waiter);
         let value = {
             let mut st = self.chan.lock();
-            // SAFETY: we hold the lock of the channel the node is parked on.
-            if unsafe { Waiter::node(waiter) }.state == WaitState::Waiting {
-                // SAFETY: under the lock, the node is linked in `sendq`.
-                unsafe { st.sendq.remove(waiter) };
-            }
-            // SAFETY: under the lock; unlinked now; we own it.
-            unsafe { Waiter::take(waiter) }.value
+            // SAFETY: we hold the lock; the node is this future's, parked in `sendq`.
+            unsafe { st.sendq.unpark(waiter) }.value
         };
         // Undelivered: dropped here, outside the lock.
         drop(value);

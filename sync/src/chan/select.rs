@@ -90,10 +90,7 @@ impl<T> SelectHandle for RecvArm<'_, T> {
         }
         // SAFETY: we hold the lock; the node is pinned in this arm, which the select
         // unregisters before the arm or the token goes away (the caller's contract).
-        unsafe {
-            Waiter::init(waiter, None, cx.waker().clone(), Some((token, arm)));
-            st.recvq.push_back(waiter);
-        }
+        unsafe { st.recvq.park(waiter, None, cx.waker(), Some((token, arm))) };
         this.recv.parked = true;
         true
     }
@@ -113,16 +110,10 @@ impl<T> SelectHandle for RecvArm<'_, T> {
             return;
         }
         let mut st = this.recv.chan.lock();
-        // SAFETY: we hold the lock of the channel the node is parked on.
-        if unsafe { Waiter::node(waiter) }.state == WaitState::Waiting {
-            debug_assert!(!won, "a select won an arm nobody completed");
-            // SAFETY: under the lock, the node is linked in `recvq`.
-            unsafe { st.recvq.remove(waiter) };
-        }
-        // SAFETY: under the lock; unlinked now; we own it.
-        let node = unsafe { Waiter::take(waiter) };
+        // SAFETY: we hold the lock; the node is this arm's, parked in `recvq`.
+        let node = unsafe { st.recvq.unpark(waiter) };
         match node.state {
-            WaitState::Waiting => {}
+            WaitState::Waiting => debug_assert!(!won, "a select won an arm nobody completed"),
             WaitState::Skipped => debug_assert!(!won, "a select won a skipped arm"),
             WaitState::Done => {
                 debug_assert!(won, "a select arm completed without the token");
@@ -226,12 +217,9 @@ impl<T> SelectHandle for SendArm<'_, T> {
         if st.send_ready(token) {
             return false;
         }
+        let value = this.send.value.take();
         // SAFETY: as in `RecvArm::register`.
-        unsafe {
-            let value = this.send.value.take();
-            Waiter::init(waiter, value, cx.waker().clone(), Some((token, arm)));
-            st.sendq.push_back(waiter);
-        }
+        unsafe { st.sendq.park(waiter, value, cx.waker(), Some((token, arm))) };
         this.send.parked = true;
         true
     }
@@ -251,14 +239,8 @@ impl<T> SelectHandle for SendArm<'_, T> {
             return;
         }
         let mut st = this.send.chan.lock();
-        // SAFETY: we hold the lock of the channel the node is parked on.
-        if unsafe { Waiter::node(waiter) }.state == WaitState::Waiting {
-            debug_assert!(!won, "a select won an arm nobody completed");
-            // SAFETY: under the lock, the node is linked in `sendq`.
-            unsafe { st.sendq.remove(waiter) };
-        }
-        // SAFETY: under the lock; unlinked now; we own it.
-        let node = unsafe { Waiter::take(waiter) };
+        // SAFETY: we hold the lock; the node is this arm's, parked in `sendq`.
+        let node = unsafe { st.sendq.unpark(waiter) };
         match node.state {
             WaitState::Waiting | WaitState::Skipped => {
                 debug_assert!(!won, "a select won an arm nobody completed");

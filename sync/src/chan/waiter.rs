@@ -132,9 +132,30 @@ impl<T> WaitList<T> {
         self.head.is_none()
     }
 
+    /// Parks `w` at the back of this list: writes its fresh `Waiting` node (the value it
+    /// offers, the waker to wake, the select it belongs to) and links it.
+    ///
+    /// # Safety
+    /// Under the channel's lock; the caller owns `w`, which is pinned, not parked, and stays
+    /// alive while linked.
+    pub(crate) unsafe fn park(
+        &mut self,
+        w: NonNull<Waiter<T>>,
+        value: Option<T>,
+        waker: &Waker,
+        select: Option<(NonNull<Token>, usize)>,
+    ) {
+        // SAFETY: forwarded to the caller; `init` leaves the node initialised and unlinked,
+        // as `push_back` needs.
+        unsafe {
+            Waiter::init(w, value, waker.clone(), select);
+            self.push_back(w);
+        }
+    }
+
     /// # Safety
     /// Under the channel's lock; `w` is alive, pinned, unlinked, and stays alive while linked.
-    pub(crate) unsafe fn push_back(&mut self, w: NonNull<Waiter<T>>) {
+    unsafe fn push_back(&mut self, w: NonNull<Waiter<T>>) {
         // SAFETY: forwarded to the caller.
         unsafe {
             let node = Waiter::node(w);
@@ -202,6 +223,22 @@ impl<T> WaitList<T> {
             cursor = node.next;
         }
         false
+    }
+
+    /// Ends a parked operation: unlinks `w` if nobody completed it yet, and takes its node
+    /// back (its state says how the operation ended).
+    ///
+    /// # Safety
+    /// Under the channel's lock; the caller owns `w`, which was parked in this list.
+    pub(crate) unsafe fn unpark(&mut self, w: NonNull<Waiter<T>>) -> Node<T> {
+        // SAFETY: forwarded to the caller; a `Waiting` node is still linked here, any other
+        // was unlinked by whoever completed it, so `take` finds it unlinked either way.
+        unsafe {
+            if Waiter::node(w).state == WaitState::Waiting {
+                self.remove(w);
+            }
+            Waiter::take(w)
+        }
     }
 
     /// Unlinks `w`.

@@ -27,11 +27,39 @@
 //! --release --lib --target-dir target/loom loom_select`. The time above each model is that
 //! model alone at `LOOM_MAX_PREEMPTIONS=3`, release build, on a 2-core machine.
 
-use crate::chan::{SendError, TryRecvError, bounded};
+use crate::chan::{Receiver, SendError, Sender, TryRecvError, bounded};
 use crate::loom::Arc;
 use crate::loom::atomic::{AtomicUsize, Ordering::SeqCst};
 use crate::loom_harness::{Counted, Polled, Wakes, send_one};
 use loom::thread;
+
+/// `select!` over `tx.send(v)` and `rx.recv()`, the send arm written first if `send_first`
+/// (under loom the arms are tried in the order written): `None` if the send took effect,
+/// `Some(got)` if the receive did.
+async fn send_or_recv(
+    tx: &Sender<u32>,
+    v: u32,
+    rx: &Receiver<u32>,
+    send_first: bool,
+) -> Option<Option<u32>> {
+    if send_first {
+        crate::select! {
+            r = tx.send(v) => {
+                assert_eq!(r, Ok(()));
+                None
+            }
+            got = rx.recv() => Some(got),
+        }
+    } else {
+        crate::select! {
+            got = rx.recv() => Some(got),
+            r = tx.send(v) => {
+                assert_eq!(r, Ok(()));
+                None
+            }
+        }
+    }
+}
 
 /// For a select that completed (see the module comment): woken exactly once if it returned
 /// `Pending`, which it does at most once; woken at most once in all.
@@ -110,25 +138,7 @@ fn send_and_recv_arms(send_first: bool) {
         (sent, wakes, tx2)
     });
     // `Some(v)`: the receive arm got `v`; `None`: the send arm sent `1`.
-    let mut select = Polled::new(async {
-        if send_first {
-            crate::select! {
-                r = tx1.send(1) => {
-                    assert_eq!(r, Ok(()));
-                    None
-                }
-                v = rx2.recv() => Some(v),
-            }
-        } else {
-            crate::select! {
-                v = rx2.recv() => Some(v),
-                r = tx1.send(1) => {
-                    assert_eq!(r, Ok(()));
-                    None
-                }
-            }
-        }
-    });
+    let mut select = Polled::new(send_or_recv(&tx1, 1, &rx2, send_first));
     let taken = select.wait();
     let select = select.finish();
     // Complete whichever counterparty the select did not pair with.
@@ -194,25 +204,7 @@ fn both_ends_of_one_channel(send_first: bool, third_sends: bool) {
         }
     });
     // `Some(v)`: the receive arm got `v`; `None`: the send arm sent `1`.
-    let mut select = Polled::new(async {
-        if send_first {
-            crate::select! {
-                r = tx.send(1) => {
-                    assert_eq!(r, Ok(()));
-                    None
-                }
-                v = rx.recv() => Some(v),
-            }
-        } else {
-            crate::select! {
-                v = rx.recv() => Some(v),
-                r = tx.send(1) => {
-                    assert_eq!(r, Ok(()));
-                    None
-                }
-            }
-        }
-    });
+    let mut select = Polled::new(send_or_recv(&tx, 1, &rx, send_first));
     let taken = select.wait();
     let select = select.finish();
     let (got, wakes, _tx3, _rx3) = third.join().unwrap();
@@ -461,37 +453,11 @@ fn facing_selects(crossed: bool) {
     let (rx1_check, rx2_check) = (rx1.clone(), rx2.clone());
     // Each select: `Some(v)` if its receive arm got `v`, `None` if its send arm sent.
     let a = thread::spawn(move || {
-        let mut select = Polled::new(async {
-            crate::select! {
-                r = tx1.send(1) => {
-                    assert_eq!(r, Ok(()));
-                    None
-                }
-                v = rx2.recv() => Some(v),
-            }
-        });
+        let mut select = Polled::new(send_or_recv(&tx1, 1, &rx2, true));
         let taken = select.wait();
         (taken, select.finish(), tx1, rx2)
     });
-    let mut select = Polled::new(async {
-        if crossed {
-            crate::select! {
-                r = tx2.send(2) => {
-                    assert_eq!(r, Ok(()));
-                    None
-                }
-                v = rx1.recv() => Some(v),
-            }
-        } else {
-            crate::select! {
-                v = rx1.recv() => Some(v),
-                r = tx2.send(2) => {
-                    assert_eq!(r, Ok(()));
-                    None
-                }
-            }
-        }
-    });
+    let mut select = Polled::new(send_or_recv(&tx2, 2, &rx1, crossed));
     let b_taken = select.wait();
     let b_wakes = select.finish();
     let (a_taken, a_wakes, _tx1, _rx2) = a.join().unwrap();
