@@ -102,9 +102,16 @@ impl Wakes {
         self.counter.wakes.load(SeqCst)
     }
 
-    /// How many times the future returned `Pending`.
-    pub(crate) fn pending(&self) -> usize {
-        self.pending
+    /// For a `select!` that completed (see `select/loom_select.rs`): woken exactly once if it
+    /// returned `Pending`, which it does at most once; woken at most once in all (a
+    /// counterparty that claims it while it is still registering wakes it spuriously).
+    pub(crate) fn assert_select_woken(&self) {
+        assert!(self.pending <= 1, "a select returned Pending twice");
+        assert!(
+            self.woken() >= self.pending,
+            "a parked select was not woken"
+        );
+        assert!(self.woken() <= 1, "a select was woken twice");
     }
 
     /// For a future that completed: every `Pending` poll was woken exactly once.

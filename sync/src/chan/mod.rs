@@ -43,6 +43,8 @@
 
 mod error;
 #[cfg(all(test, gort_loom))]
+mod loom_buffered;
+#[cfg(all(test, gort_loom))]
 mod loom_chan;
 mod ops;
 pub(crate) mod select;

@@ -3,7 +3,7 @@
 //!
 //! Futures are polled by hand on loom threads with counting wakers (`crate::loom_harness`): a
 //! lost wake-up is a loom deadlock. A plain operation that completed was woken exactly once per
-//! `Pending` poll. A select is checked with [`assert_select_woken`]: it returns `Pending` at
+//! `Pending` poll. A select is checked with `Wakes::assert_select_woken`: it returns `Pending` at
 //! most once (once parked it is only woken by the counterparty that claimed it), and it is
 //! woken at most once in all, since only the claim of its token wakes it. It may be woken
 //! without having returned `Pending`: a counterparty that claims the token while the select is
@@ -30,7 +30,7 @@
 use crate::chan::{Receiver, SendError, Sender, TryRecvError, bounded};
 use crate::loom::Arc;
 use crate::loom::atomic::{AtomicUsize, Ordering::SeqCst};
-use crate::loom_harness::{Counted, Polled, Wakes, send_one};
+use crate::loom_harness::{Counted, Polled, send_one};
 use loom::thread;
 
 /// `select!` over `tx.send(v)` and `rx.recv()`, the send arm written first if `send_first`
@@ -59,17 +59,6 @@ async fn send_or_recv(
             }
         }
     }
-}
-
-/// For a select that completed (see the module comment): woken exactly once if it returned
-/// `Pending`, which it does at most once; woken at most once in all.
-fn assert_select_woken(wakes: &Wakes) {
-    assert!(wakes.pending() <= 1, "a select returned Pending twice");
-    assert!(
-        wakes.woken() >= wakes.pending(),
-        "a parked select was not woken"
-    );
-    assert!(wakes.woken() <= 1, "a select was woken twice");
 }
 
 // Model 1. Invariant: a select over two rendezvous receives, racing a plain send on each
@@ -116,7 +105,7 @@ fn select_claimed_by_one_of_two_senders() {
             wakes.assert_each_pending_woken_once();
             txs.push(tx);
         }
-        assert_select_woken(&select);
+        select.assert_select_woken();
         recv.assert_each_pending_woken_once();
         assert_eq!(rx1.try_recv(), Err(TryRecvError::Empty), "delivered twice");
         assert_eq!(rx2.try_recv(), Err(TryRecvError::Empty), "delivered twice");
@@ -161,7 +150,7 @@ fn send_and_recv_arms(send_first: bool) {
     // the main thread.
     assert_eq!(got, Some(1));
     assert_eq!(sent, Ok(()));
-    assert_select_woken(&select);
+    select.assert_select_woken();
     other.assert_each_pending_woken_once();
     recv_wakes.assert_each_pending_woken_once();
     send_wakes.assert_each_pending_woken_once();
@@ -218,7 +207,7 @@ fn both_ends_of_one_channel(send_first: bool, third_sends: bool) {
         assert_eq!(taken, None, "the select did not send to the third party");
         assert_eq!(got, Some(1));
     }
-    assert_select_woken(&select);
+    select.assert_select_woken();
     wakes.assert_each_pending_woken_once();
     assert_eq!(rx.try_recv(), Err(TryRecvError::Empty), "delivered twice");
 }
@@ -385,7 +374,7 @@ fn close_racing_select(recv_first: bool, close_recv_side: bool) {
     let taken = select.wait();
     let select = select.finish();
     closer.join().unwrap();
-    assert_select_woken(&select);
+    select.assert_select_woken();
     if close_recv_side {
         assert!(
             matches!(taken, Ok(None)),
@@ -466,8 +455,8 @@ fn facing_selects(crossed: bool) {
         (None, Some(Some(1))) | (Some(Some(2)), None) => {}
         other => panic!("the selects did not pair on exactly one channel: {other:?}"),
     }
-    assert_select_woken(&a_wakes);
-    assert_select_woken(&b_wakes);
+    a_wakes.assert_select_woken();
+    b_wakes.assert_select_woken();
     assert_eq!(rx1_check.try_recv(), Err(TryRecvError::Empty));
     assert_eq!(rx2_check.try_recv(), Err(TryRecvError::Empty));
     drop((rx1, tx2));
