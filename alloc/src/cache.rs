@@ -71,11 +71,9 @@ impl MCache {
         if !span.is_null() {
             loop {
                 // SAFETY: this cache owns the span.
-                let freed = unsafe { (*span).drain_remote() };
-                self.frees[class] += freed as u64;
-                if freed > 0 {
+                if unsafe { (*span).drain_remote() } > 0 {
                     self.allocs[class] += 1;
-                    // SAFETY: as above; it now has `freed` free objects.
+                    // SAFETY: as above; it now has free objects.
                     return unsafe { (*span).alloc_object() };
                 }
                 // SAFETY: owned and full.
@@ -90,11 +88,10 @@ impl MCache {
             .add(class, self.allocs[class], self.frees[class]);
         self.allocs[class] = 0;
         self.frees[class] = 0;
-        let (span, freed) = global.central[class].take(&global.heap, self.token());
+        let span = global.central[class].take(&global.heap, self.token());
         if span.is_null() {
             return None;
         }
-        self.frees[class] += freed as u64;
         self.spans[class] = span;
         self.allocs[class] += 1;
         // SAFETY: `take` hands over a span with a free object, owned by this cache.
@@ -122,8 +119,7 @@ impl MCache {
             if !span.is_null() {
                 self.spans[class] = ptr::null_mut();
                 // SAFETY: the cache owns the span and gives it up.
-                let freed = unsafe { global.central[class].give_back(&global.heap, span) };
-                self.frees[class] += freed as u64;
+                unsafe { global.central[class].give_back(&global.heap, span) };
             }
             global
                 .counters
@@ -131,6 +127,12 @@ impl MCache {
             self.allocs[class] = 0;
             self.frees[class] = 0;
         }
+    }
+
+    /// Counts a free of an object of `class` that this thread pushed onto another owner's span.
+    #[inline]
+    pub(crate) fn count_remote_free(&mut self, class: usize) {
+        self.frees[class] += 1;
     }
 
     /// Adds the counts not flushed yet to a statistics snapshot.

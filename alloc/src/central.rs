@@ -36,7 +36,6 @@ use crate::loom::{Mutex, lock};
 use crate::sizeclass::{CLASSES, PAGE_SIZE};
 use crate::span::{Span, SpanList};
 use crate::loom::atomic::Ordering::Relaxed;
-use std::ptr;
 
 /// The central list of one size class.
 #[derive(Debug)]
@@ -63,26 +62,26 @@ impl Central {
         }
     }
 
-    /// A span of this class with a free object, now owned by `owner`, and how many remote frees
-    /// were applied to it; null if the page heap is out of memory.
-    pub(crate) fn take(&self, heap: &Heap, owner: usize) -> (*mut Span, usize) {
+    /// A span of this class with a free object, now owned by `owner`; null if the page heap is
+    /// out of memory.
+    pub(crate) fn take(&self, heap: &Heap, owner: usize) -> *mut Span {
         let span = lock(&self.lists).partial.pop();
         if !span.is_null() {
             // SAFETY: popped under the lock, the span is ours alone: we are its holder.
-            let freed = unsafe { (*span).drain_remote() };
+            unsafe { (*span).drain_remote() };
             // SAFETY: as above.
             debug_assert!(unsafe { (*span).alloc_state().allocated < (*span).extent().objects });
             // SAFETY: as above.
             unsafe { (*span).owner.store(owner, Relaxed) };
-            return (span, freed);
+            return span;
         }
         let span = heap.alloc(CLASSES[self.class].pages as usize, PAGE_SIZE, self.class, false);
         if span.is_null() {
-            return (ptr::null_mut(), 0);
+            return span;
         }
         // SAFETY: a span fresh from the heap is ours alone.
         unsafe { (*span).owner.store(owner, Relaxed) };
-        (span, 0)
+        span
     }
 
     /// Parks the owner's full span; false if a remote free arrived first (the caller keeps the
@@ -122,18 +121,16 @@ impl Central {
         }
     }
 
-    /// Takes back a span from an owner that goes away; returns how many remote frees were
-    /// applied to it.
+    /// Takes back a span from an owner that goes away.
     ///
     /// # Safety
     ///
     /// The caller owns `span`, a small span of this class, and gives it up.
-    pub(crate) unsafe fn give_back(&self, heap: &Heap, span: *mut Span) -> usize {
-        let mut freed = 0;
+    pub(crate) unsafe fn give_back(&self, heap: &Heap, span: *mut Span) {
         loop {
             // SAFETY: the caller is the holder until the span is handed on below.
             let (allocated, objects) = unsafe {
-                freed += (*span).drain_remote();
+                (*span).drain_remote();
                 ((*span).alloc_state().allocated, (*span).extent().objects)
             };
             if allocated == 0 {
@@ -142,7 +139,7 @@ impl Central {
                     (*span).owner.store(0, Relaxed);
                     heap.free(span);
                 }
-                return freed;
+                return;
             }
             if allocated < objects {
                 let mut lists = lock(&self.lists);
@@ -151,20 +148,18 @@ impl Central {
                     (*span).owner.store(0, Relaxed);
                     lists.partial.push(span);
                 }
-                return freed;
+                return;
             }
             // SAFETY: full and owned by the caller.
             if unsafe { self.park_full(span) } {
-                return freed;
+                return;
             }
         }
     }
 
-    /// Applies the remote frees of the partial spans and returns the empty ones to the heap;
-    /// returns how many remote frees were applied.
-    pub(crate) fn reclaim(&self, heap: &Heap) -> usize {
+    /// Applies the remote frees of the partial spans and returns the empty ones to the heap.
+    pub(crate) fn reclaim(&self, heap: &Heap) {
         let mut empty = SpanList::new();
-        let mut freed = 0;
         {
             let mut lists = lock(&self.lists);
             let mut span = lists.partial.first();
@@ -172,7 +167,7 @@ impl Central {
                 // SAFETY: spans on `partial` are held by this list, under its lock.
                 unsafe {
                     let next = SpanList::next(span);
-                    freed += (*span).drain_remote();
+                    (*span).drain_remote();
                     if (*span).alloc_state().allocated == 0 {
                         lists.partial.remove(span);
                         empty.push(span);
@@ -184,7 +179,7 @@ impl Central {
         loop {
             let span = empty.pop();
             if span.is_null() {
-                return freed;
+                return;
             }
             // SAFETY: empty spans taken off `partial`: no live object, no owner, on no list.
             unsafe { heap.free(span) };
@@ -192,7 +187,7 @@ impl Central {
     }
 
     /// Spans on the two lists (partial, full).
-    #[cfg(test)]
+    #[cfg(all(test, not(gort_loom)))]
     pub(crate) fn lens(&self) -> (usize, usize) {
         let lists = lock(&self.lists);
         (lists.partial.len(), lists.full.len())

@@ -205,21 +205,22 @@ unsafe fn free(ptr: *mut u8) {
     let addr = ptr as usize;
     // SAFETY: as above.
     let owner = unsafe { (*span).owner.load(Relaxed) };
-    let freed_locally = local::with_cache(|cache| match cache {
-        Some(cache) if cache.token() == owner => {
-            // SAFETY: this thread's cache owns the span, and `ptr` is one of its objects.
-            unsafe { cache.free_local(span, addr) };
-            true
+    local::with_cache(|cache| {
+        match cache {
+            Some(cache) if cache.token() == owner => {
+                // SAFETY: this thread's cache owns the span, and `ptr` is one of its objects.
+                unsafe { cache.free_local(span, addr) };
+                return;
+            }
+            Some(cache) => cache.count_remote_free(class),
+            None => global.counters.add(class, 0, 1),
         }
-        _ => false,
-    });
-    if !freed_locally {
         // SAFETY: the object is allocated in this span and freed once, here.
         if unsafe { (*span).remote.push(ptr) } == crate::remote::Push::Rescue {
             // SAFETY: the push asked for the rescue.
             unsafe { global.central[class].rescue(span) };
         }
-    }
+    });
 }
 
 /// Resizes in place if the block allows it (module docs); false if it must move.
@@ -306,9 +307,8 @@ pub fn release_memory() {
     let Some(global) = global() else {
         return;
     };
-    for class in 1..NUM_CLASSES {
-        let freed = global.central[class].reclaim(&global.heap);
-        global.counters.add(class, 0, freed as u64);
+    for central in &global.central[1..] {
+        central.reclaim(&global.heap);
     }
     global.heap.release_all();
 }
@@ -324,5 +324,165 @@ pub fn size_class_of(size: usize, align: usize) -> Option<usize> {
     match class_of(size.max(1), align) {
         0 => None,
         class => Some(class_size(class)),
+    }
+}
+
+#[cfg(all(test, not(gort_loom)))]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    fn layout(size: usize, align: usize) -> Layout {
+        Layout::from_size_align(size, align).unwrap()
+    }
+
+    #[test]
+    fn zero_sized_layouts_get_distinct_freeable_blocks() {
+        let l = layout(0, 1);
+        // SAFETY: each block is freed once with its layout.
+        unsafe {
+            let (a, b) = (GortAlloc.alloc(l), GortAlloc.alloc(l));
+            assert!(!a.is_null() && !b.is_null() && a != b);
+            GortAlloc.dealloc(a, l);
+            GortAlloc.dealloc(b, l);
+        }
+    }
+
+    #[test]
+    fn every_alignment_is_honoured_on_both_paths() {
+        for shift in 0..=21 {
+            let align = 1 << shift;
+            for size in [1, 24, 700, 5000, 33_000, 200_000] {
+                let l = layout(size, align);
+                // SAFETY: freed once with its layout.
+                unsafe {
+                    let block = GortAlloc.alloc(l);
+                    assert_eq!(block as usize % align, 0, "size {size} align {align}");
+                    block.write_bytes(1, size);
+                    GortAlloc.dealloc(block, l);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sizes_beyond_the_address_space_return_null() {
+        let l = layout(isize::MAX as usize - PAGE_SIZE * 2, PAGE_SIZE);
+        // SAFETY: a valid layout; the allocator must refuse it.
+        unsafe {
+            assert!(GortAlloc.alloc(l).is_null());
+            assert!(GortAlloc.alloc_zeroed(l).is_null());
+        }
+        let small = layout(64, 8);
+        // SAFETY: a live block; growing it past the address space must fail and keep it.
+        unsafe {
+            let block = GortAlloc.alloc(small);
+            assert!(GortAlloc.realloc(block, small, isize::MAX as usize / 2).is_null());
+            GortAlloc.dealloc(block, small);
+        }
+    }
+
+    #[test]
+    fn zeroed_blocks_are_zero_even_on_dirty_memory() {
+        for size in [16, 3000, 100_000] {
+            let l = layout(size, 8);
+            // SAFETY: blocks freed once with their layout.
+            unsafe {
+                let dirty: Vec<_> = (0..50).map(|_| GortAlloc.alloc(l)).collect();
+                for &block in &dirty {
+                    block.write_bytes(0xEE, size);
+                }
+                for &block in &dirty {
+                    GortAlloc.dealloc(block, l);
+                }
+                for _ in 0..50 {
+                    let block = GortAlloc.alloc_zeroed(l);
+                    assert!((0..size).all(|i| *block.add(i) == 0), "size {size}");
+                    GortAlloc.dealloc(block, l);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn realloc_stays_in_place_within_a_slot_and_grows_large_blocks_in_place() {
+        let l = layout(100, 8); // class of 112 bytes
+        // SAFETY: each block is live when reallocated and freed once.
+        unsafe {
+            let block = GortAlloc.alloc(l);
+            assert_eq!(GortAlloc.realloc(block, l, 112), block);
+            let moved = GortAlloc.realloc(block, layout(112, 8), 113);
+            assert_ne!(moved, block);
+            GortAlloc.dealloc(moved, layout(113, 8));
+
+            let big = layout(64 << 10, 8);
+            let block = GortAlloc.alloc(big);
+            block.write_bytes(7, big.size());
+            // The page heap carves front to back, so the pages after a fresh large block are
+            // usually free; growing may still move if another test took them.
+            let grown = GortAlloc.realloc(block, big, 256 << 10);
+            assert!((0..big.size()).all(|i| *grown.add(i) == 7));
+            let shrunk = GortAlloc.realloc(grown, layout(256 << 10, 8), 40 << 10);
+            assert_eq!(shrunk, grown, "a large block shrinks in place");
+            GortAlloc.dealloc(shrunk, layout(40 << 10, 8));
+        }
+    }
+
+    #[test]
+    fn objects_freed_by_other_threads_are_reused_by_the_owner() {
+        let l = layout(48, 8);
+        let objects = crate::sizeclass::CLASSES[class_of(48, 8)].objects as usize;
+        // SAFETY: every block is freed exactly once (by the other thread) with its layout.
+        let first: Vec<usize> = (0..objects * 3)
+            .map(|_| unsafe { GortAlloc.alloc(l) } as usize)
+            .collect();
+        let handed = first.clone();
+        std::thread::spawn(move || {
+            for block in handed {
+                // SAFETY: as above.
+                unsafe { GortAlloc.dealloc(block as *mut u8, l) };
+            }
+        })
+        .join()
+        .unwrap();
+        let first: BTreeSet<usize> = first.into_iter().collect();
+        // SAFETY: as above; freed again below.
+        let second: Vec<usize> = (0..objects * 3)
+            .map(|_| unsafe { GortAlloc.alloc(l) } as usize)
+            .collect();
+        let reused = second.iter().filter(|b| first.contains(b)).count();
+        assert!(reused >= objects * 2, "only {reused} of {} reused", objects * 3);
+        for block in second {
+            // SAFETY: as above.
+            unsafe { GortAlloc.dealloc(block as *mut u8, l) };
+        }
+    }
+
+    #[test]
+    fn an_exiting_thread_hands_its_spans_back() {
+        // 6600 bytes: the 6656-byte class, which no other test here uses.
+        let l = layout(6600, 8);
+        let class = class_of(6600, 8);
+        let blocks: Vec<usize> = std::thread::spawn(move || {
+            // SAFETY: freed below with the same layout.
+            (0..20).map(|_| unsafe { GortAlloc.alloc(l) } as usize).collect()
+        })
+        .join()
+        .unwrap();
+        for &block in &blocks {
+            let span = pagemap::lookup(block);
+            // SAFETY: the block is live, so its span is in use.
+            assert_eq!(unsafe { (*span).owner.load(Relaxed) }, 0, "span still owned");
+        }
+        let global = global().unwrap();
+        let central = &global.central[class];
+        assert_eq!(central.lens(), (1, 3), "three full spans and the partial last one");
+        for block in blocks {
+            // SAFETY: as above.
+            unsafe { GortAlloc.dealloc(block as *mut u8, l) };
+        }
+        assert_eq!(central.lens(), (4, 0), "each full span rescued by its first free");
+        central.reclaim(&global.heap);
+        assert_eq!(central.lens(), (0, 0), "empty spans went back to the page heap");
     }
 }

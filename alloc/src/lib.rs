@@ -6,6 +6,7 @@ mod arena;
 mod cache;
 mod central;
 mod fixalloc;
+pub mod gc;
 mod global;
 mod heap;
 mod local;

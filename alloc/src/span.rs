@@ -42,7 +42,7 @@ use crate::remote::RemoteFree;
 use crate::sizeclass::{CLASSES, PAGE_SHIFT, PAGE_SIZE};
 use std::cell::UnsafeCell;
 use std::ptr;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU8, AtomicU64};
 
 /// Words per bitmap: the most objects a span holds is 1024 (8-byte objects in one page).
 pub(crate) const BITMAP_WORDS: usize = 16;
@@ -92,8 +92,6 @@ pub(crate) struct AllocState {
     hint: usize,
     /// Objects at or above this index have never been handed out since the span was carved.
     high_water: usize,
-    /// Which of the two bitmaps holds the allocation bits.
-    which: usize,
 }
 
 /// Links of the intrusive list the span is on.
@@ -113,6 +111,8 @@ pub(crate) struct Span {
     pub(crate) owner: AtomicUsize,
     /// Objects freed by threads that do not own the span.
     pub(crate) remote: RemoteFree,
+    /// Which of the two bitmaps holds the allocation bits; flipped by a sweep, read by markers.
+    which: AtomicU8,
     bitmaps: [[AtomicU64; BITMAP_WORDS]; 2],
 }
 
@@ -143,7 +143,6 @@ impl Span {
                 allocated: 0,
                 hint: 0,
                 high_water: 0,
-                which: 0,
             }),
             links: UnsafeCell::new(Links {
                 next: ptr::null_mut(),
@@ -151,6 +150,7 @@ impl Span {
             }),
             owner: AtomicUsize::new(0),
             remote: RemoteFree::new(),
+            which: AtomicU8::new(0),
             bitmaps: [const { [const { AtomicU64::new(0) }; BITMAP_WORDS] }; 2],
         }
     }
@@ -225,8 +225,8 @@ impl Span {
             allocated: 0,
             hint: 0,
             high_water: 0,
-            which: 0,
         };
+        self.which.store(0, Relaxed);
         for bitmap in &self.bitmaps {
             for word in bitmap {
                 word.store(0, Relaxed);
@@ -255,8 +255,8 @@ impl Span {
             allocated: 1,
             hint: 0,
             high_water: 1,
-            which: 0,
         };
+        self.which.store(0, Relaxed);
         for bitmap in &self.bitmaps {
             bitmap[0].store(0, Relaxed);
         }
@@ -283,20 +283,17 @@ impl Span {
     /// The caller is the span's holder.
     #[inline]
     unsafe fn alloc_bits(&self) -> &[AtomicU64; BITMAP_WORDS] {
-        // SAFETY: the holder owns `which`.
-        &self.bitmaps[unsafe { (*self.alloc.get()).which }]
+        &self.bitmaps[self.which.load(Relaxed) as usize]
     }
 
     /// The mark bitmap (the one that does not hold the allocation bits).
     ///
     /// # Safety
     ///
-    /// The caller holds the span's owner (its `GcSpace`) or is marking while the owner cannot
-    /// sweep.
+    /// The caller holds the span's `GcSpace`, or is marking while it cannot sweep.
     #[inline]
     pub(crate) unsafe fn mark_bits(&self) -> &[AtomicU64; BITMAP_WORDS] {
-        // SAFETY: `which` changes only when the owner sweeps, excluded by the contract.
-        &self.bitmaps[1 - unsafe { (*self.alloc.get()).which }]
+        &self.bitmaps[1 - self.which.load(Relaxed) as usize]
     }
 
     /// Allocates one object; returns its address and whether its bytes are known to be zero,
@@ -409,7 +406,8 @@ impl Span {
     pub(crate) unsafe fn sweep(&self, mut dead: impl FnMut(usize)) -> usize {
         // SAFETY: exclusive per the contract.
         let (alloc, extent) = unsafe { (self.alloc_state(), self.extent()) };
-        let (old, marks) = (&self.bitmaps[alloc.which], &self.bitmaps[1 - alloc.which]);
+        let which = self.which.load(Relaxed) as usize;
+        let (old, marks) = (&self.bitmaps[which], &self.bitmaps[1 - which]);
         let mut live = 0;
         for word in 0..extent.objects.div_ceil(64) {
             let valid = if (word + 1) * 64 <= extent.objects {
@@ -430,8 +428,8 @@ impl Span {
         for word in old {
             word.store(0, Relaxed);
         }
-        alloc.which = 1 - alloc.which;
-        self.set_tail_bits(alloc.which, extent.objects);
+        self.which.store(1 - which as u8, Relaxed);
+        self.set_tail_bits(1 - which, extent.objects);
         alloc.allocated = live;
         alloc.hint = 0;
         alloc.high_water = extent.objects;

@@ -4,9 +4,9 @@
 //! Counting must not put an atomic on the fast path, so each thread cache counts its own
 //! allocations and frees in plain integers and adds them to the shared atomic counters when it
 //! refills a class and when its thread exits (Go flushes `mcache` statistics the same way). A
-//! free by a thread that does not own the span is counted when its owner applies it. The
-//! counts a snapshot reports are therefore exact for the calling thread and for exited threads,
-//! and lag by at most one span's worth per class for every other thread. Page-level figures come
+//! free is counted by the thread that frees, whoever owns the span. The counts a snapshot
+//! reports are therefore exact for the calling thread and for exited threads, and lag by at
+//! most one span's worth of allocations per class for every other running thread. Page-level figures come
 //! from the page heap and are exact.
 
 use crate::global::global;
