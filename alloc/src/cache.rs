@@ -143,5 +143,4 @@ impl MCache {
         }
         debug_assert_eq!(classes.len() + 1, CLASSES.len());
     }
-
 }

@@ -32,10 +32,10 @@
 //! `allocated` until its free has been drained.
 
 use crate::heap::Heap;
+use crate::loom::atomic::Ordering::Relaxed;
 use crate::loom::{Mutex, lock};
 use crate::sizeclass::{CLASSES, PAGE_SIZE};
 use crate::span::{Span, SpanList};
-use crate::loom::atomic::Ordering::Relaxed;
 
 /// The central list of one size class.
 #[derive(Debug)]
@@ -75,7 +75,12 @@ impl Central {
             unsafe { (*span).owner.store(owner, Relaxed) };
             return span;
         }
-        let span = heap.alloc(CLASSES[self.class].pages as usize, PAGE_SIZE, self.class, false);
+        let span = heap.alloc(
+            CLASSES[self.class].pages as usize,
+            PAGE_SIZE,
+            self.class,
+            false,
+        );
         if span.is_null() {
             return span;
         }
@@ -187,7 +192,7 @@ impl Central {
     }
 
     /// Spans on the two lists (partial, full).
-    #[cfg(all(test, not(gort_loom)))]
+    #[cfg(test)]
     pub(crate) fn lens(&self) -> (usize, usize) {
         let lists = lock(&self.lists);
         (lists.partial.len(), lists.full.len())

@@ -85,7 +85,11 @@ mod tests {
         sorted.sort();
         sorted.dedup();
         assert_eq!(sorted.len(), slots.len());
-        assert!(slots.iter().all(|s| *s as usize % align_of::<u64>() == 0));
+        assert!(
+            slots
+                .iter()
+                .all(|s| (*s as usize).is_multiple_of(align_of::<u64>()))
+        );
         // SAFETY: the slot came from `fix` and is unused.
         unsafe { fix.free(slots[7]) };
         assert_eq!(fix.alloc(), Some(slots[7]));

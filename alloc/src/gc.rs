@@ -122,9 +122,7 @@ impl GcSpace {
         let size = layout.size().max(1);
         let class = class_of(size, layout.align());
         let (addr, zeroed, span) = if class == 0 {
-            let span = global
-                .heap
-                .alloc(pages_for(size)?, layout.align(), 0, true);
+            let span = global.heap.alloc(pages_for(size)?, layout.align(), 0, true);
             if span.is_null() {
                 return None;
             }
@@ -210,16 +208,7 @@ impl GcSpace {
     /// ```
     pub fn sweep(&mut self, mut dead: impl FnMut(NonNull<u8>, usize)) -> SweepStats {
         assert!(!self.marking, "sweep while marking");
-        let mut all = SpanList::new();
-        for class in 1..NUM_CLASSES {
-            let span = std::mem::replace(&mut self.current[class], ptr::null_mut());
-            if !span.is_null() {
-                // SAFETY: the current span is on no list.
-                unsafe { all.push(span) };
-            }
-            move_all(&mut self.partial[class], &mut all);
-        }
-        move_all(&mut self.full, &mut all);
+        let mut all = self.take_all();
         let mut stats = SweepStats::default();
         let global = global().expect("a GcSpace with spans has a heap");
         loop {
@@ -233,7 +222,10 @@ impl GcSpace {
                 let (start, size, objects, class) = (e.start, e.elem_size, e.objects, e.class);
                 let live = (*span).sweep(|index| {
                     stats.freed_objects += 1;
-                    dead(NonNull::new_unchecked((start + index * size) as *mut u8), size);
+                    dead(
+                        NonNull::new_unchecked((start + index * size) as *mut u8),
+                        size,
+                    );
                 });
                 stats.live_objects += live;
                 stats.live_bytes += live * size;
@@ -248,6 +240,21 @@ impl GcSpace {
                 }
             }
         }
+    }
+
+    /// Unlinks every span of the space onto one list.
+    fn take_all(&mut self) -> SpanList {
+        let mut all = SpanList::new();
+        for class in 1..NUM_CLASSES {
+            let span = std::mem::replace(&mut self.current[class], ptr::null_mut());
+            if !span.is_null() {
+                // SAFETY: the current span is on no list.
+                unsafe { all.push(span) };
+            }
+            move_all(&mut self.partial[class], &mut all);
+        }
+        move_all(&mut self.full, &mut all);
+        all
     }
 
     /// The space's spans, in no particular order.
@@ -298,10 +305,22 @@ fn move_all(from: &mut SpanList, to: &mut SpanList) {
 }
 
 impl Drop for GcSpace {
-    /// Returns every span to the page heap; the objects are dropped without a callback.
+    /// Returns every span to the page heap, live objects included: the space's objects end
+    /// with it, and no destructor of theirs runs.
     fn drop(&mut self) {
-        self.sweep(|_, _| {});
-        debug_assert_eq!(self.spans().count(), 0);
+        let mut all = self.take_all();
+        let Some(global) = global() else { return };
+        loop {
+            let span = all.pop();
+            if span.is_null() {
+                return;
+            }
+            // SAFETY: the space owns the span and gives it up with all its objects.
+            unsafe {
+                (*span).owner.store(0, Relaxed);
+                global.heap.free(span);
+            }
+        }
     }
 }
 
@@ -321,7 +340,7 @@ pub struct GcSpan<'a> {
     _space: PhantomData<&'a GcSpace>,
 }
 
-impl GcSpan<'_> {
+impl<'a> GcSpan<'a> {
     /// The span's first address.
     ///
     /// ```
@@ -358,7 +377,7 @@ impl GcSpan<'_> {
     /// let objects: Vec<_> = space.spans().next().unwrap().objects().collect();
     /// assert_eq!(objects, vec![a, b]);
     /// ```
-    pub fn objects(&self) -> impl Iterator<Item = NonNull<u8>> + '_ {
+    pub fn objects(self) -> impl Iterator<Item = NonNull<u8>> + 'a {
         // SAFETY: as above.
         let e = unsafe { (*self.span).extent() };
         let span = self.span;
@@ -456,7 +475,9 @@ impl Object {
     /// ```
     pub fn is_marked(&self) -> bool {
         // SAFETY: as for `mark`.
-        unsafe { (*self.span).mark_bits()[self.index / 64].load(Relaxed) & 1 << (self.index % 64) != 0 }
+        unsafe {
+            (*self.span).mark_bits()[self.index / 64].load(Relaxed) & 1 << (self.index % 64) != 0
+        }
     }
 }
 
@@ -508,7 +529,9 @@ mod tests {
         let mut space = GcSpace::new();
         let layout = Layout::new::<[u64; 2]>();
         let objects: Vec<_> = (0..2000).map(|_| space.alloc(layout).unwrap()).collect();
-        let large = space.alloc(Layout::from_size_align(50_000, 8).unwrap()).unwrap();
+        let large = space
+            .alloc(Layout::from_size_align(50_000, 8).unwrap())
+            .unwrap();
         space.set_marking(true);
         let mut kept = BTreeSet::new();
         for object in objects.iter().step_by(7) {
@@ -525,18 +548,26 @@ mod tests {
             assert_eq!(size, if object == large { 7 * PAGE_SIZE } else { 16 });
             assert!(dead.insert(object));
         });
-        let expected: BTreeSet<_> = objects.iter().copied().filter(|o| !kept.contains(o)).collect();
+        let expected: BTreeSet<_> = objects
+            .iter()
+            .copied()
+            .filter(|o| !kept.contains(o))
+            .collect();
         assert_eq!(dead.len(), expected.len() + 1);
         assert!(dead.contains(&large) && expected.is_subset(&dead));
         assert_eq!(swept.live_objects, kept.len());
-        let listed: BTreeSet<_> = space.spans().flat_map(|s| s.objects().collect::<Vec<_>>()).collect();
+        let listed: BTreeSet<_> = space.spans().flat_map(GcSpan::objects).collect();
         assert_eq!(listed, kept);
         let spans = space.spans().count();
         for _ in 0..expected.len() {
             let again = space.alloc(layout).unwrap();
             assert!(!kept.contains(&again));
         }
-        assert_eq!(space.spans().count(), spans, "swept slots are reused before a new span");
+        assert_eq!(
+            space.spans().count(),
+            spans,
+            "swept slots are reused before a new span"
+        );
     }
 
     #[test]

@@ -189,10 +189,14 @@ unsafe fn free(ptr: *mut u8) {
     // SAFETY: per the contract.
     let span = unsafe { span_of(ptr) };
     // SAFETY: the span is in use and we hold a pointer into it.
-    let (class, state) = unsafe { ((*span).extent().class, (*span).extent().state) };
-    debug_assert!(state != State::Free);
-    // SAFETY: as above.
-    debug_assert!(!unsafe { (*span).extent().gc }, "GC objects are freed by sweeping");
+    let (class, state, gc) = unsafe {
+        let e = (*span).extent();
+        (e.class, e.state, e.gc)
+    };
+    debug_assert!(
+        state != State::Free && !gc,
+        "not a malloc block (GC objects are swept)"
+    );
     if state == State::Large {
         // SAFETY: as above.
         let bytes = unsafe { (*span).extent().elem_size };
@@ -249,9 +253,15 @@ unsafe fn resize_in_place(ptr: *mut u8, align: usize, new_size: usize) -> bool {
     if resized {
         let new_bytes = pages_to_bytes(pages);
         if new_bytes >= slot {
-            global.counters.large_bytes.fetch_add(new_bytes - slot, Relaxed);
+            global
+                .counters
+                .large_bytes
+                .fetch_add(new_bytes - slot, Relaxed);
         } else {
-            global.counters.large_bytes.fetch_sub(slot - new_bytes, Relaxed);
+            global
+                .counters
+                .large_bytes
+                .fetch_sub(slot - new_bytes, Relaxed);
         }
     }
     resized
@@ -377,7 +387,11 @@ mod tests {
         // SAFETY: a live block; growing it past the address space must fail and keep it.
         unsafe {
             let block = GortAlloc.alloc(small);
-            assert!(GortAlloc.realloc(block, small, isize::MAX as usize / 2).is_null());
+            assert!(
+                GortAlloc
+                    .realloc(block, small, isize::MAX as usize / 2)
+                    .is_null()
+            );
             GortAlloc.dealloc(block, small);
         }
     }
@@ -451,7 +465,11 @@ mod tests {
             .map(|_| unsafe { GortAlloc.alloc(l) } as usize)
             .collect();
         let reused = second.iter().filter(|b| first.contains(b)).count();
-        assert!(reused >= objects * 2, "only {reused} of {} reused", objects * 3);
+        assert!(
+            reused >= objects * 2,
+            "only {reused} of {} reused",
+            objects * 3
+        );
         for block in second {
             // SAFETY: as above.
             unsafe { GortAlloc.dealloc(block as *mut u8, l) };
@@ -465,24 +483,39 @@ mod tests {
         let class = class_of(6600, 8);
         let blocks: Vec<usize> = std::thread::spawn(move || {
             // SAFETY: freed below with the same layout.
-            (0..20).map(|_| unsafe { GortAlloc.alloc(l) } as usize).collect()
+            (0..20)
+                .map(|_| unsafe { GortAlloc.alloc(l) } as usize)
+                .collect()
         })
         .join()
         .unwrap();
         for &block in &blocks {
             let span = pagemap::lookup(block);
             // SAFETY: the block is live, so its span is in use.
-            assert_eq!(unsafe { (*span).owner.load(Relaxed) }, 0, "span still owned");
+            let owner = unsafe { (*span).owner.load(Relaxed) };
+            assert_eq!(owner, 0, "span still owned");
         }
         let global = global().unwrap();
         let central = &global.central[class];
-        assert_eq!(central.lens(), (1, 3), "three full spans and the partial last one");
+        assert_eq!(
+            central.lens(),
+            (1, 3),
+            "three full spans and the partial last one"
+        );
         for block in blocks {
             // SAFETY: as above.
             unsafe { GortAlloc.dealloc(block as *mut u8, l) };
         }
-        assert_eq!(central.lens(), (4, 0), "each full span rescued by its first free");
+        assert_eq!(
+            central.lens(),
+            (4, 0),
+            "each full span rescued by its first free"
+        );
         central.reclaim(&global.heap);
-        assert_eq!(central.lens(), (0, 0), "empty spans went back to the page heap");
+        assert_eq!(
+            central.lens(),
+            (0, 0),
+            "empty spans went back to the page heap"
+        );
     }
 }

@@ -39,7 +39,7 @@ use crate::fixalloc::FixAlloc;
 use crate::loom::{Mutex, lock};
 use crate::pagemap;
 use crate::sizeclass::{PAGE_SHIFT, PAGE_SIZE};
-use crate::span::{Span, SpanList, State, pages_to_bytes};
+use crate::span::{Extent, Span, SpanList, State, pages_to_bytes};
 use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
@@ -199,15 +199,12 @@ impl Heap {
             return true;
         }
         let extra = pages - old;
-        let after = pagemap::lookup(end);
-        // SAFETY: the page after a span in use maps to a current record (module docs).
-        if extra == 0
-            || after.is_null()
-            || !unsafe {
-                heap.is_free_neighbour(after, |e| e.start == end && e.pages >= extra)
-            }
-        {
-            return extra == 0;
+        if extra == 0 {
+            return true;
+        }
+        let after = heap.free_neighbour(end, |e| e.start == end && e.pages >= extra);
+        if after.is_null() {
+            return false;
         }
         // SAFETY: `after` is free and on our lists; `span` is the caller's.
         unsafe {
@@ -415,24 +412,15 @@ impl PageHeap {
             (e.start, e.pages, e.released)
         };
         let end = start + pages_to_bytes(pages);
-        let before = pagemap::lookup(start - 1);
-        // SAFETY: the page map holds current records for the pages around a span (module
-        // docs); free ones are on our lists.
-        if !before.is_null()
-            && unsafe {
-                self.is_free_neighbour(before, |e| {
-                    e.start + pages_to_bytes(e.pages) == start && e.released == released
-                })
-            }
-        {
+        let before = self.free_neighbour(start - 1, |e| {
+            e.start + pages_to_bytes(e.pages) == start && e.released == released
+        });
+        if !before.is_null() {
             // SAFETY: `before` is free, on our lists, adjacent and alike; `span` is ours.
             unsafe { self.absorb(span, before) };
         }
-        let after = pagemap::lookup(end);
-        // SAFETY: as above.
-        if !after.is_null()
-            && unsafe { self.is_free_neighbour(after, |e| e.start == end && e.released == released) }
-        {
+        let after = self.free_neighbour(end, |e| e.start == end && e.released == released);
+        if !after.is_null() {
             // SAFETY: as above.
             unsafe { self.absorb(span, after) };
         }
@@ -440,19 +428,22 @@ impl PageHeap {
         unsafe { self.insert_free(span) };
     }
 
-    /// Whether `other` is a free span adjacent as `adjacent` says.
-    ///
-    /// # Safety
-    ///
-    /// `other` is a record from the page map, read under the heap lock.
-    unsafe fn is_free_neighbour(
-        &self,
-        other: *mut Span,
-        adjacent: impl Fn(&crate::span::Extent) -> bool,
-    ) -> bool {
-        // SAFETY: records are never unmapped; under the lock no one writes extents.
+    /// The free span whose page map entry covers `addr`, if `fits` accepts its extent; null
+    /// otherwise. `addr` is the page just before or just after a span the caller holds.
+    fn free_neighbour(&self, addr: usize, fits: impl Fn(&Extent) -> bool) -> *mut Span {
+        let other = pagemap::lookup(addr);
+        if other.is_null() {
+            return other;
+        }
+        // SAFETY: records are never unmapped, and `&self` means the heap lock is held, so no
+        // one writes an extent meanwhile. The page next to a span maps to a current record
+        // (module docs), which `fits` checks against the span anyway.
         let e = unsafe { (*other).extent() };
-        e.state == State::Free && adjacent(e)
+        if e.state == State::Free && fits(e) {
+            other
+        } else {
+            ptr::null_mut()
+        }
     }
 
     /// Unlinks the free span `other` and merges it into `span`, freeing its record.
@@ -566,7 +557,10 @@ mod tests {
         let heap = Heap::new();
         let big = heap.alloc(PAGES_PER_ARENA + 1, PAGE_SIZE, 0, false);
         assert!(!big.is_null());
-        assert_eq!(heap.mapped.load(Relaxed), pages_to_bytes(2 * PAGES_PER_ARENA));
+        assert_eq!(
+            heap.mapped.load(Relaxed),
+            pages_to_bytes(2 * PAGES_PER_ARENA)
+        );
         assert!(heap.alloc(usize::MAX / 2, PAGE_SIZE, 0, false).is_null());
     }
 
@@ -581,7 +575,11 @@ mod tests {
         assert_eq!(heap.released.load(Relaxed), mapped - pages_to_bytes(4));
         // SAFETY: dropped here.
         unsafe { heap.free(span) };
-        assert_eq!(heap.released.load(Relaxed), mapped - pages_to_bytes(4), "an unreleased run stays apart from released ones");
+        assert_eq!(
+            heap.released.load(Relaxed),
+            mapped - pages_to_bytes(4),
+            "an unreleased run stays apart from released ones"
+        );
         heap.release_all();
         assert_eq!(heap.released.load(Relaxed), mapped);
         let again = heap.alloc(4, PAGE_SIZE, 0, false);

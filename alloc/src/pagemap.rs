@@ -49,7 +49,8 @@ struct Node {
     arenas: [AtomicPtr<ArenaPages>; 1 << NODE_BITS],
 }
 
-static ROOT: [AtomicPtr<Node>; 1 << ROOT_BITS] = [const { AtomicPtr::new(ptr::null_mut()) }; 1 << ROOT_BITS];
+static ROOT: [AtomicPtr<Node>; 1 << ROOT_BITS] =
+    [const { AtomicPtr::new(ptr::null_mut()) }; 1 << ROOT_BITS];
 
 fn root_index(addr: usize) -> usize {
     addr >> (ARENA_SHIFT + NODE_BITS)

@@ -176,7 +176,11 @@ const fn build() -> ([Class; MAX_CANDIDATES], usize) {
         let pages = pages_for(size);
         let objects = pages * PAGE_SIZE / size;
         let last = table[len - 1];
-        let before_last = if len >= 2 { table[len - 2].size as usize } else { 0 };
+        let before_last = if len >= 2 {
+            table[len - 2].size as usize
+        } else {
+            0
+        };
         let same_span = len > 1 && last.pages as usize == pages && last.objects as usize == objects;
         let class = Class {
             size: size as u32,
@@ -261,7 +265,7 @@ pub(crate) fn class_of(size: usize, align: usize) -> usize {
         LARGE_TO_CLASS[(size - SMALL_LOOKUP_MAX).div_ceil(LARGE_STEP)] as usize
     };
     if align > SMALL_STEP {
-        while class < NUM_CLASSES && CLASSES[class].size as usize % align != 0 {
+        while class < NUM_CLASSES && !(CLASSES[class].size as usize).is_multiple_of(align) {
             class += 1;
         }
         if class == NUM_CLASSES {
@@ -335,7 +339,10 @@ mod tests {
             let tail = span - c.objects as usize * c.size as usize;
             assert!(tail * 8 < span, "tail waste of class {c:?}");
             if c.size >= 128 {
-                assert!((c.size - previous - 1) * 8 < c.size, "rounding waste of {c:?}");
+                assert!(
+                    (c.size - previous - 1) * 8 < c.size,
+                    "rounding waste of {c:?}"
+                );
             } else {
                 assert!(c.size - previous - 1 <= 15, "rounding waste of {c:?}");
             }

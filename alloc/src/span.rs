@@ -326,7 +326,10 @@ impl Span {
                 return Some((extent.start + index * extent.elem_size, zeroed));
             }
             word = if word + 1 == words { 0 } else { word + 1 };
-            debug_assert_ne!(word, alloc.hint, "allocated count out of step with the bitmap");
+            debug_assert_ne!(
+                word, alloc.hint,
+                "allocated count out of step with the bitmap"
+            );
         }
     }
 
@@ -458,6 +461,7 @@ impl SpanList {
     }
 
     /// Spans on the list.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len
     }
@@ -539,22 +543,28 @@ pub(crate) const fn pages_to_bytes(pages: usize) -> usize {
 #[cfg(all(test, not(gort_loom)))]
 mod tests {
     use super::*;
-    use crate::sizeclass::NUM_CLASSES;
 
     #[test]
     fn div_magic_is_exact_for_every_offset_of_every_class() {
-        for class in 1..NUM_CLASSES {
-            let c = CLASSES[class];
+        for (class, c) in CLASSES.iter().enumerate().skip(1) {
             let magic = (u32::MAX / c.size) as u64 + 1;
             for offset in 0..c.pages as u64 * PAGE_SIZE as u64 {
-                assert_eq!((offset * magic) >> 32, offset / c.size as u64, "class {class}");
+                assert_eq!(
+                    (offset * magic) >> 32,
+                    offset / c.size as u64,
+                    "class {class}"
+                );
             }
         }
     }
 
     /// A span over a local buffer (never given to the page heap).
     fn carved(buffer: &mut [u64], class: usize) -> Span {
-        let span = Span::new(buffer.as_mut_ptr() as usize, CLASSES[class].pages as usize, true);
+        let span = Span::new(
+            buffer.as_mut_ptr() as usize,
+            CLASSES[class].pages as usize,
+            true,
+        );
         // SAFETY: the span is local to this test.
         unsafe { span.init_small(class) };
         span

@@ -25,7 +25,12 @@ fn filled(size: usize, seed: u8) -> Vec<u8> {
 
 fn check(block: &[u8], seed: u8) {
     for (i, byte) in block.iter().enumerate() {
-        assert_eq!(*byte, seed.wrapping_add(i as u8), "corrupted at {i} of {}", block.len());
+        assert_eq!(
+            *byte,
+            seed.wrapping_add(i as u8),
+            "corrupted at {i} of {}",
+            block.len()
+        );
     }
 }
 
@@ -37,7 +42,9 @@ fn std_collections_work() {
     }
     assert_eq!(map.len(), 997);
     assert_eq!(map.values().map(Vec::len).sum::<usize>(), 20_000);
-    let tree: BTreeMap<u64, String> = (0..10_000).map(|i| (i * 7 % 10_007, i.to_string())).collect();
+    let tree: BTreeMap<u64, String> = (0..10_000)
+        .map(|i| (i * 7 % 10_007, i.to_string()))
+        .collect();
     assert_eq!(tree.len(), 10_000);
     let mut queue: VecDeque<Box<[u8]>> = VecDeque::new();
     for i in 0..5_000 {
@@ -59,8 +66,9 @@ fn multithreaded_churn_with_cross_thread_frees() {
     const THREADS: usize = 4;
     const ROUNDS: usize = 20_000;
     let barrier = Arc::new(Barrier::new(THREADS));
-    let (senders, receivers): (Vec<_>, Vec<_>) =
-        (0..THREADS).map(|_| mpsc::channel::<(Vec<u8>, u8)>()).unzip();
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..THREADS)
+        .map(|_| mpsc::channel::<(Vec<u8>, u8)>())
+        .unzip();
     let senders = Arc::new(senders);
     let handles: Vec<_> = receivers
         .into_iter()
@@ -82,7 +90,9 @@ fn multithreaded_churn_with_cross_thread_frees() {
                     let seed = r as u8;
                     let block = filled(size, seed);
                     match r % 3 {
-                        0 => senders[(me + 1 + round) % THREADS].send((block, seed)).unwrap(),
+                        0 => senders[(me + 1 + round) % THREADS]
+                            .send((block, seed))
+                            .unwrap(),
                         1 => kept.push((block, seed)),
                         _ => check(&block, seed),
                     }
@@ -113,9 +123,13 @@ fn multithreaded_churn_with_cross_thread_frees() {
 #[test]
 fn blocks_outlive_the_thread_that_allocated_them() {
     for _ in 0..8 {
-        let blocks = thread::spawn(|| (0..2_000).map(|i| filled(i % 700 + 1, i as u8)).collect::<Vec<_>>())
-            .join()
-            .unwrap();
+        let blocks = thread::spawn(|| {
+            (0..2_000)
+                .map(|i| filled(i % 700 + 1, i as u8))
+                .collect::<Vec<_>>()
+        })
+        .join()
+        .unwrap();
         for (i, block) in blocks.iter().enumerate() {
             check(block, i as u8);
         }

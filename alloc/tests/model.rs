@@ -20,9 +20,18 @@ use std::collections::BTreeMap;
 
 #[derive(Clone, Debug)]
 enum Op {
-    Alloc { size: usize, align_log: u32, zeroed: bool },
-    Realloc { pick: usize, size: usize },
-    Free { pick: usize },
+    Alloc {
+        size: usize,
+        align_log: u32,
+        zeroed: bool,
+    },
+    Realloc {
+        pick: usize,
+        size: usize,
+    },
+    Free {
+        pick: usize,
+    },
 }
 
 fn size() -> impl Strategy<Value = usize> {
@@ -60,7 +69,10 @@ struct Model {
 impl Model {
     fn check_no_overlap(&self, addr: usize, size: usize) {
         if let Some((&before, block)) = self.blocks.range(..=addr).next_back() {
-            assert!(before + block.layout.size().max(1) <= addr, "{addr:#x} overlaps {before:#x}");
+            assert!(
+                before + block.layout.size().max(1) <= addr,
+                "{addr:#x} overlaps {before:#x}"
+            );
         }
         if let Some((&after, _)) = self.blocks.range(addr + 1..).next() {
             assert!(addr + size.max(1) <= after, "{addr:#x} overlaps {after:#x}");
@@ -70,18 +82,32 @@ impl Model {
     fn check_contents(addr: usize, len: usize, fill: u8) {
         // SAFETY: the block is live and at least `len` bytes.
         let bytes = unsafe { std::slice::from_raw_parts(addr as *const u8, len) };
-        assert!(bytes.iter().all(|b| *b == fill), "block {addr:#x} lost its contents");
+        assert!(
+            bytes.iter().all(|b| *b == fill),
+            "block {addr:#x} lost its contents"
+        );
     }
 
     fn insert(&mut self, addr: usize, layout: Layout, request: usize) {
         assert_ne!(addr, 0, "out of memory for {layout:?}");
-        assert_eq!(addr % layout.align(), 0, "{addr:#x} misaligned for {layout:?}");
+        assert_eq!(
+            addr % layout.align(),
+            0,
+            "{addr:#x} misaligned for {layout:?}"
+        );
         self.check_no_overlap(addr, layout.size());
         self.next_fill = self.next_fill.wrapping_add(1).max(1);
         // SAFETY: the block is live and `layout.size()` bytes long.
         unsafe { (addr as *mut u8).write_bytes(self.next_fill, layout.size()) };
         let fill = self.next_fill;
-        self.blocks.insert(addr, Block { layout, fill, request });
+        self.blocks.insert(
+            addr,
+            Block {
+                layout,
+                fill,
+                request,
+            },
+        );
     }
 
     fn pick(&self, pick: usize) -> Option<usize> {
@@ -93,11 +119,19 @@ impl Model {
 
     fn apply(&mut self, op: &Op) {
         match *op {
-            Op::Alloc { size, align_log, zeroed } => {
+            Op::Alloc {
+                size,
+                align_log,
+                zeroed,
+            } => {
                 let layout = Layout::from_size_align(size, 1 << align_log).unwrap();
                 // SAFETY: any layout; zero-size ones are handled by the allocator.
                 let addr = unsafe {
-                    if zeroed { GortAlloc.alloc_zeroed(layout) } else { GortAlloc.alloc(layout) }
+                    if zeroed {
+                        GortAlloc.alloc_zeroed(layout)
+                    } else {
+                        GortAlloc.alloc(layout)
+                    }
                 } as usize;
                 if zeroed {
                     Self::check_contents(addr, size, 0);
@@ -109,13 +143,22 @@ impl Model {
                 let block = self.blocks.remove(&addr).unwrap();
                 Self::check_contents(addr, block.layout.size(), block.fill);
                 // SAFETY: a live block with its layout.
-                let moved = unsafe { GortAlloc.realloc(addr as *mut u8, block.layout, size) } as usize;
+                let moved =
+                    unsafe { GortAlloc.realloc(addr as *mut u8, block.layout, size) } as usize;
                 let kept = block.layout.size().min(size);
                 Self::check_contents(moved, kept, block.fill);
                 let align = block.layout.align();
                 let small = gort_alloc::size_class_of(size, align).is_some();
-                let request = if moved == addr && small { block.request } else { size };
-                self.insert(moved, Layout::from_size_align(size, align).unwrap(), request);
+                let request = if moved == addr && small {
+                    block.request
+                } else {
+                    size
+                };
+                self.insert(
+                    moved,
+                    Layout::from_size_align(size, align).unwrap(),
+                    request,
+                );
             }
             Op::Free { pick } => {
                 let Some(addr) = self.pick(pick) else { return };
