@@ -11,6 +11,8 @@ mod global;
 mod heap;
 mod local;
 mod loom;
+#[cfg(all(test, gort_loom))]
+mod loom_alloc;
 mod pagemap;
 mod remote;
 mod sizeclass;
