@@ -23,10 +23,10 @@
 //!   A free span maps only its first and last page (what coalescing needs); its interior
 //!   entries may point at stale spans, so a lookup is meaningful only for an address inside a
 //!   block that is currently allocated.
-//! - Nodes and arena arrays are published with `Release` and read with `Acquire`; a span
-//!   pointer is stored before the block it covers is handed out, and the block's address
-//!   reaches another thread only through that thread's own synchronisation, so span entries
-//!   are read `Relaxed`-free of races in practice but still with `Acquire` to be plain about it.
+//! - Nodes, arena arrays and span entries are published with `Release` and read with
+//!   `Acquire`. A span entry is stored before any block of the span is handed out, and a
+//!   block's address reaches another thread only through synchronisation of its own, so the
+//!   entry a free reads is always the one stored for the block.
 
 use crate::arena::{ARENA_SHIFT, PAGES_PER_ARENA, os};
 use crate::sizeclass::{PAGE_SHIFT, PAGE_SIZE};

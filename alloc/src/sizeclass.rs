@@ -109,10 +109,23 @@
 /// log2 of [`PAGE_SIZE`].
 pub(crate) const PAGE_SHIFT: usize = 13;
 /// The unit of the page heap: 8 KiB, as in Go.
+///
+/// ```
+/// assert_eq!(gort_alloc::PAGE_SIZE, 8192);
+/// ```
 pub const PAGE_SIZE: usize = 1 << PAGE_SHIFT;
 /// The largest small object; anything larger gets a span of its own.
+///
+/// ```
+/// assert_eq!(gort_alloc::size_class_of(gort_alloc::MAX_SMALL_SIZE, 8), Some(32 << 10));
+/// assert_eq!(gort_alloc::size_class_of(gort_alloc::MAX_SMALL_SIZE + 1, 8), None);
+/// ```
 pub const MAX_SMALL_SIZE: usize = 32 << 10;
 /// The number of size classes (class 0, "large", not counted).
+///
+/// ```
+/// assert_eq!(gort_alloc::stats().classes.len(), gort_alloc::NUM_SIZE_CLASSES);
+/// ```
 pub const NUM_SIZE_CLASSES: usize = build().1;
 /// Entries of the per-class tables: the classes plus class 0.
 pub(crate) const NUM_CLASSES: usize = NUM_SIZE_CLASSES + 1;
