@@ -392,6 +392,15 @@ impl<'a> GcSpan<'a> {
 }
 
 /// An object of a [`GcSpace`], found by [`find_object`].
+///
+/// ```
+/// use std::alloc::Layout;
+/// let mut space = gort_alloc::gc::GcSpace::new();
+/// let a = space.alloc(Layout::new::<u64>()).unwrap();
+/// // SAFETY: `a` is a live object of `space`.
+/// let object = unsafe { gort_alloc::gc::find_object(a.as_ptr()) }.unwrap();
+/// assert_eq!((object.base(), object.size()), (a, 8));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Object {
     span: *mut Span,

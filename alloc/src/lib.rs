@@ -69,6 +69,22 @@
 //! - **A lock-free central list**: the central lock is taken once per span (tens to hundreds of
 //!   objects), and the spans' remote lists already keep cross-thread frees off it.
 //!
+//! # Checking it
+//!
+//! - Unit tests beside the code; the size-class table in `sizeclass.rs`'s docs is regenerated
+//!   and compared by a test.
+//! - `tests/model.rs`: a proptest of `alloc`, `alloc_zeroed`, `realloc` and `dealloc`
+//!   sequences against a map of live blocks (alignment, overlap, contents, zeroing, counts,
+//!   reuse).
+//! - `tests/global.rs`: `GortAlloc` as the `#[global_allocator]` of a test binary: std
+//!   collections, multithreaded churn with cross-thread frees, threads that exit while others
+//!   still free their blocks.
+//! - `loom_alloc.rs`: loom models of the remote-free list and of a full span's parking
+//!   (`RUSTFLAGS="--cfg gort_loom" cargo test -p gort-alloc --lib --release`).
+//! - miri: `cargo +nightly miri test -p gort-alloc --lib` runs the unit tests with `mmap`
+//!   replaced by the system allocator (`arena/os.rs`); the exhaustive table checks are skipped
+//!   there.
+//!
 //! # References
 //!
 //! Go: `src/runtime/malloc.go`, `mheap.go`, `mcentral.go`, `mcache.go`, `sizeclasses.go`,

@@ -376,6 +376,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "exhaustive: minutes under miri")]
     fn lookup_gives_the_smallest_fitting_class_for_every_size() {
         for size in 0..=MAX_SMALL_SIZE {
             let class = class_of(size, 1);
@@ -387,6 +388,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "exhaustive: minutes under miri")]
     fn lookup_honours_alignment() {
         for size in (0..=MAX_SMALL_SIZE).step_by(7) {
             let mut align = 1;

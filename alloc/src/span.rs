@@ -545,6 +545,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg_attr(miri, ignore = "exhaustive: minutes under miri")]
     fn div_magic_is_exact_for_every_offset_of_every_class() {
         for (class, c) in CLASSES.iter().enumerate().skip(1) {
             let magic = (u32::MAX / c.size) as u64 + 1;

@@ -64,7 +64,7 @@ fn std_collections_work() {
 #[test]
 fn multithreaded_churn_with_cross_thread_frees() {
     const THREADS: usize = 4;
-    const ROUNDS: usize = 20_000;
+    const ROUNDS: usize = 8_000;
     let barrier = Arc::new(Barrier::new(THREADS));
     let (senders, receivers): (Vec<_>, Vec<_>) = (0..THREADS)
         .map(|_| mpsc::channel::<(Vec<u8>, u8)>())

@@ -15,7 +15,8 @@
 //! into any arena for the life of the process.
 //!
 //! Under miri, which cannot run `mmap`, [`map`] takes zeroed memory from `std::alloc::System`
-//! and [`release`] zeroes the range, which is what `MADV_DONTNEED` guarantees.
+//! (refusing requests above 1 GiB) and [`release`] zeroes the range, which is what
+//! `MADV_DONTNEED` guarantees.
 
 use std::ptr::NonNull;
 
@@ -76,10 +77,15 @@ pub(crate) unsafe fn release(start: usize, size: usize) {
     }
 }
 
-/// Miri's stand-in for `mmap`: zeroed memory from the system allocator.
+/// Miri's stand-in for `mmap`: zeroed memory from the system allocator. Miri aborts instead of
+/// failing a request it cannot serve, so requests above 1 GiB are refused here, as the kernel
+/// refuses a mapping larger than the address space.
 #[cfg(miri)]
 pub(crate) fn map(size: usize, align: usize) -> Option<NonNull<u8>> {
     use std::alloc::{GlobalAlloc, Layout, System};
+    if size > 1 << 30 {
+        return None;
+    }
     let layout = Layout::from_size_align(size, align).ok()?;
     // SAFETY: `size` is never zero (arenas and metadata chunks are whole pages).
     NonNull::new(unsafe { System.alloc_zeroed(layout) })
