@@ -580,6 +580,21 @@ mod tests {
     }
 
     #[test]
+    fn public_types_are_send_and_sync_where_they_should_be() {
+        fn send<T: Send>() {}
+        fn sync<T: Sync>() {}
+        send::<GcSpace>();
+        send::<Object>();
+        sync::<Object>();
+        send::<SweepStats>();
+        sync::<SweepStats>();
+        send::<crate::GortAlloc>();
+        sync::<crate::GortAlloc>();
+        send::<crate::Stats>();
+        sync::<crate::Stats>();
+    }
+
+    #[test]
     fn malloc_blocks_are_not_collector_objects() {
         use std::alloc::GlobalAlloc;
         let layout = Layout::new::<[u64; 2]>();

@@ -167,8 +167,9 @@ impl Heap {
         if heap.frees >= SCAVENGE_PERIOD {
             heap.frees = 0;
             heap.epoch += 1;
-            let horizon = heap.epoch - SCAVENGE_AGE.min(heap.epoch);
-            heap.scavenge(self, horizon);
+            if let Some(horizon) = heap.epoch.checked_sub(SCAVENGE_AGE) {
+                heap.scavenge(self, horizon);
+            }
         }
     }
 
@@ -562,6 +563,31 @@ mod tests {
             pages_to_bytes(2 * PAGES_PER_ARENA)
         );
         assert!(heap.alloc(usize::MAX / 2, PAGE_SIZE, 0, false).is_null());
+    }
+
+    #[test]
+    fn spans_free_for_two_epochs_are_released_by_the_scavenger() {
+        let heap = Heap::new();
+        let old = heap.alloc(4, PAGE_SIZE, 0, false);
+        let _fence = heap.alloc(1, PAGE_SIZE, 0, false);
+        let (start, _) = extent(old);
+        // SAFETY: dropped here.
+        unsafe { heap.free(old) };
+        let record = pagemap::lookup(start);
+        // SAFETY: a free record read on the test's only thread.
+        let released = || unsafe { (*record).extent().released };
+        assert!(!released(), "freshly freed pages stay resident");
+        for round in 0..SCAVENGE_PERIOD * (SCAVENGE_AGE + 1) {
+            // Longer than `old`, so the churn never carves it.
+            let churn = heap.alloc(8, PAGE_SIZE, 0, false);
+            // SAFETY: dropped here.
+            unsafe { heap.free(churn) };
+            let frees = round + 2; // `old`'s free, then this round's
+            if frees < SCAVENGE_PERIOD * SCAVENGE_AGE {
+                assert!(!released(), "released too early, after {frees} frees");
+            }
+        }
+        assert!(released(), "long-free pages go back to the OS");
     }
 
     #[test]

@@ -81,9 +81,10 @@
 //!   still free their blocks.
 //! - `loom_alloc.rs`: loom models of the remote-free list and of a full span's parking
 //!   (`RUSTFLAGS="--cfg gort_loom" cargo test -p gort-alloc --lib --release`).
-//! - miri: `cargo +nightly miri test -p gort-alloc --lib` runs the unit tests with `mmap`
-//!   replaced by the system allocator (`arena/os.rs`); the exhaustive table checks are skipped
-//!   there.
+//! - miri: `MIRIFLAGS=-Zmiri-ignore-leaks cargo +nightly miri test -p gort-alloc --lib` runs
+//!   the unit tests with `mmap` replaced by the system allocator (`arena/os.rs`); the
+//!   exhaustive table checks are skipped there. Leaks are ignored because arenas, like Go's,
+//!   are never returned.
 //!
 //! # References
 //!
