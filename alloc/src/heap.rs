@@ -31,7 +31,7 @@
 //! [`Heap::release_all`] releases everything free at once (Go's `debug.FreeOSMemory`).
 //!
 //! All of it runs under one lock; the thread caches and central lists keep it off the fast
-//! path. Page counts for [`crate::stats`] are mirrored into atomics so reading them takes no
+//! path. Page counts for [`crate::stats()`] are mirrored into atomics so reading them takes no
 //! lock.
 
 use crate::arena::{self, os};
