@@ -18,8 +18,8 @@
 //! neighbour in the same released state is unlinked and merged in, so the invariant holds
 //! again. This is why a free span keeps its first and last page in the page map (`pagemap.rs`).
 //! Keeping released and unreleased runs apart (as gperftools' TCMalloc does) keeps the
-//! released-page count exact; when no run is long enough, the heap releases every free span,
-//! which lets all of them merge, before it grows.
+//! released-page count exact; when no run is long enough but the free pages would add up,
+//! the heap releases every free span, which lets all of them merge, before it grows.
 //!
 //! # Scavenging
 //!
@@ -109,9 +109,10 @@ impl Heap {
         }
         let mut heap = lock(&self.inner);
         let mut span = heap.find(need);
-        if span.is_null() {
+        if span.is_null() && heap.free_pages() >= need {
             // Released and unreleased free runs do not merge; releasing everything lets them
-            // merge before the heap grows for want of a long enough run.
+            // merge before the heap grows for want of a long enough run. Only worth it when
+            // the free pages could add up to the request.
             heap.scavenge(self, u64::MAX);
             span = heap.find(need);
         }
@@ -268,6 +269,22 @@ impl PageHeap {
             unsafe { last.remove(best) };
         }
         best
+    }
+
+    /// Pages on the free lists (a walk: only the slow path before growing asks).
+    fn free_pages(&self) -> usize {
+        let mut pages = 0;
+        for list in &self.free {
+            let mut span = list.first();
+            while !span.is_null() {
+                // SAFETY: spans on our lists are ours under the lock.
+                unsafe {
+                    pages += (*span).extent().pages;
+                    span = SpanList::next(span);
+                }
+            }
+        }
+        pages
     }
 
     /// Maps arenas for at least `pages` pages and puts them on the free lists.
