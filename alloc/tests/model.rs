@@ -11,7 +11,9 @@
 //! - zeroing: `alloc_zeroed` blocks read as zeroes, even on reused memory;
 //! - accounting: once every block is freed, every size class has as many frees as allocations;
 //! - reuse: after everything is freed, allocating the same layouts again needs no more pages
-//!   in use than the blocks held before they were freed.
+//!   in use than the blocks held before they were freed;
+//! - statistics: live bytes fit in the pages in use, which with the released pages fit in
+//!   what is mapped (the inequalities of Go's `TestMemStats`).
 
 use gort_alloc::GortAlloc;
 use proptest::prelude::*;
@@ -210,7 +212,12 @@ proptest! {
             let addr = unsafe { GortAlloc.alloc(*layout) } as usize;
             model.insert(addr, *layout, layout.size());
         }
-        prop_assert!(gort_alloc::stats().heap_in_use <= held, "freed blocks were not reused");
+        let stats = gort_alloc::stats();
+        prop_assert!(stats.heap_in_use <= held, "freed blocks were not reused");
+        // The inequalities Go's TestMemStats (runtime/malloc_test.go) checks between HeapAlloc,
+        // HeapInuse, HeapReleased and HeapSys.
+        prop_assert!(stats.allocated <= stats.heap_in_use);
+        prop_assert!(stats.heap_in_use + stats.released <= stats.mapped);
         model.free_all();
     }
 }
