@@ -207,7 +207,8 @@ impl Span {
     ///
     /// # Safety
     ///
-    /// The caller holds the span exclusively (it is not on any list and has no owner).
+    /// The caller holds the span exclusively (it is not on any list and has no owner) and holds
+    /// the heap lock, under which a neighbour being freed may read this span's extent.
     pub(crate) unsafe fn init_small(&self, class: usize) {
         let c = CLASSES[class];
         // SAFETY: exclusive per the contract.
