@@ -26,13 +26,15 @@
 //! # Who may touch what
 //!
 //! - `extent` (the geometry, the state and the page heap's bookkeeping) is written only under
-//!   the heap lock, while the span is free or being handed out; while a span is in use, it is
-//!   read-only, and anyone holding a pointer into the span may read it.
+//!   the heap lock: while the span is free or being handed out, or when its one holder resizes
+//!   a large span in place. Otherwise, while a span is in use, it is read-only, and anyone
+//!   holding a pointer into the span may read it.
 //! - `alloc` and the allocation bitmap belong to the span's holder: the thread cache that owns
 //!   it (`owner` holds that cache's address), or the central list (under its lock) or the page
 //!   heap that has it on a list, or the collector's [`crate::gc::GcSpace`].
 //! - `links` belong to whichever list the span is on.
-//! - `owner` and `remote` are atomics that any thread may read or push to.
+//! - `owner` and `remote` are atomics that any thread may read or push to; `which` (which
+//!   bitmap holds the allocation bits) changes only when the holder sweeps, and markers read it.
 //!
 //! Spans live in memory the heap never returns, and are recycled through the heap's own
 //! free list of span records, so a stale `*mut Span` always points at some span record.
