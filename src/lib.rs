@@ -17,7 +17,7 @@
 //! ```
 //!
 //! This crate only re-exports: the runtime lives in `gort-runtime`, the attribute macros in
-//! `gort-macros`.
+//! `gort-macros`, the allocator in `gort-alloc`.
 
 pub use gort_macros::{main, test};
 pub use gort_runtime::{
@@ -42,6 +42,21 @@ pub mod time {
 /// and a goroutine dump.
 pub mod runtime {
     pub use gort_runtime::runtime::{Metrics, dump, metrics, num_goroutine, num_workers};
+}
+
+/// gort's allocator, after Go's and TCMalloc's: size classes, per-thread caches, central lists
+/// and a page heap over sparse arenas. Install it as the process's allocator:
+///
+/// ```
+/// #[global_allocator]
+/// static ALLOC: gort::alloc::GortAlloc = gort::alloc::GortAlloc;
+///
+/// let words: Vec<String> = (0..100).map(|i| i.to_string()).collect();
+/// assert_eq!(words[42], "42");
+/// assert!(gort::alloc::stats().mapped > 0);
+/// ```
+pub mod alloc {
+    pub use gort_alloc::*;
 }
 
 /// Support for the macros; not a public API.

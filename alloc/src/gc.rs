@@ -1,0 +1,608 @@
+//! The collector's side of the heap: objects that are never freed one by one, but swept
+//! (Go's `mallocgc` for pointerful objects, `mspan.sweep`, `gcmarkBits`).
+//!
+//! A [`GcSpace`] owns its own spans, taken from the same page heap as the malloc path but never
+//! shared with it: a sweep frees every object it did not see marked, which would be wrong for
+//! a malloc block. Within a span the allocation bits and the mark bits sit side by side (see
+//! `span.rs`); the cycle goes:
+//!
+//! 1. **Allocate** with [`GcSpace::alloc`]: the next clear allocation bit of the class's
+//!    current span, as on the malloc path. Objects come zeroed, so a collector never traces
+//!    stale bytes. While marking is on ([`GcSpace::set_marking`]) a new object is born marked
+//!    (black), as in Go.
+//! 2. **Mark**: any thread turns an address into its object with [`find_object`] (O(1) through
+//!    the page map, interior pointers included) and sets its mark bit with [`Object::mark`], an
+//!    atomic OR that tells whether this call was the first to mark it.
+//! 3. **Sweep** with [`GcSpace::sweep`] once marking is over: the callback sees every object
+//!    that was allocated and is unmarked (to run its destructor), then each span's mark bitmap
+//!    becomes its allocation bitmap and the old allocation bitmap, cleared, becomes the next
+//!    cycle's mark bitmap. Spans left empty go back to the page heap.
+//!
+//! [`GcSpace::spans`] and [`GcSpan::objects`] enumerate the heap, for a collector that scans
+//! it or a test that audits it.
+
+use crate::global::{Global, global};
+use crate::heap::pages_for;
+use crate::sizeclass::{NUM_CLASSES, PAGE_SIZE, class_of};
+use crate::span::{Span, SpanList, State};
+use std::alloc::Layout;
+use std::marker::PhantomData;
+use std::ptr::{self, NonNull};
+use std::sync::atomic::Ordering::Relaxed;
+
+/// The `owner` of collector spans: no thread cache has this address, so no thread frees into
+/// them locally.
+const GC_OWNER: usize = 1;
+
+/// A set of collector-managed spans (see the module docs).
+///
+/// ```
+/// use gort_alloc::gc::{GcSpace, find_object};
+/// use std::alloc::Layout;
+///
+/// let mut space = GcSpace::new();
+/// let kept = space.alloc(Layout::new::<[u64; 4]>()).unwrap();
+/// let lost = space.alloc(Layout::new::<[u64; 4]>()).unwrap();
+/// space.set_marking(true);
+/// // SAFETY: `kept` is a live object of `space`.
+/// unsafe { find_object(kept.as_ptr()) }.unwrap().mark();
+/// space.set_marking(false);
+/// let mut dead = Vec::new();
+/// let swept = space.sweep(|object, _size| dead.push(object));
+/// assert_eq!(dead, vec![lost]);
+/// assert_eq!(swept.live_objects, 1);
+/// ```
+#[derive(Debug)]
+pub struct GcSpace {
+    /// The span each class allocates from (on no list).
+    current: [*mut Span; NUM_CLASSES],
+    /// Spans with free objects, by class.
+    partial: [SpanList; NUM_CLASSES],
+    /// Spans with none, large ones included.
+    full: SpanList,
+    marking: bool,
+}
+
+// SAFETY: the space owns its spans outright; no thread-bound data.
+unsafe impl Send for GcSpace {}
+
+/// What a sweep found.
+///
+/// ```
+/// let s = gort_alloc::gc::SweepStats::default();
+/// assert_eq!(s.live_objects + s.freed_objects, 0);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SweepStats {
+    /// Objects still allocated (they were marked).
+    pub live_objects: usize,
+    /// Bytes in those objects, at their class size.
+    pub live_bytes: usize,
+    /// Objects freed (allocated and unmarked).
+    pub freed_objects: usize,
+    /// Spans returned to the page heap.
+    pub freed_spans: usize,
+}
+
+impl Default for GcSpace {
+    fn default() -> GcSpace {
+        GcSpace::new()
+    }
+}
+
+impl GcSpace {
+    /// An empty space.
+    ///
+    /// ```
+    /// let space = gort_alloc::gc::GcSpace::new();
+    /// assert_eq!(space.spans().count(), 0);
+    /// ```
+    pub fn new() -> GcSpace {
+        GcSpace {
+            current: [ptr::null_mut(); NUM_CLASSES],
+            partial: [const { SpanList::new() }; NUM_CLASSES],
+            full: SpanList::new(),
+            marking: false,
+        }
+    }
+
+    /// Allocates a zeroed object for `layout`; `None` if the OS refuses memory. The object
+    /// lives until a sweep finds it unmarked.
+    ///
+    /// ```
+    /// use std::alloc::Layout;
+    /// let mut space = gort_alloc::gc::GcSpace::new();
+    /// let big = space.alloc(Layout::from_size_align(100_000, 64).unwrap()).unwrap();
+    /// assert_eq!(big.as_ptr() as usize % 64, 0);
+    /// // SAFETY: the object is 100,000 zeroed bytes.
+    /// assert_eq!(unsafe { *big.as_ptr().add(99_999) }, 0);
+    /// ```
+    pub fn alloc(&mut self, layout: Layout) -> Option<NonNull<u8>> {
+        let global = global()?;
+        let size = layout.size().max(1);
+        let class = class_of(size, layout.align());
+        let (addr, zeroed, span) = if class == 0 {
+            let span = global.heap.alloc(pages_for(size)?, layout.align(), 0, true);
+            if span.is_null() {
+                return None;
+            }
+            // SAFETY: fresh from the heap, ours.
+            let (start, needzero) = unsafe {
+                (*span).owner.store(GC_OWNER, Relaxed);
+                self.full.push(span);
+                ((*span).start(), (*span).extent().needzero)
+            };
+            (start, !needzero, span)
+        } else {
+            let (addr, zeroed) = self.alloc_small(global, class)?;
+            (addr, zeroed, self.current[class])
+        };
+        if !zeroed {
+            // SAFETY: the object is ours and at least `size` bytes.
+            unsafe { ptr::write_bytes(addr as *mut u8, 0, size) };
+        }
+        if self.marking {
+            // SAFETY: `span` is one of ours and `addr` one of its objects.
+            unsafe { mark_in(span, addr) };
+        }
+        NonNull::new(addr as *mut u8)
+    }
+
+    fn alloc_small(&mut self, global: &Global, class: usize) -> Option<(usize, bool)> {
+        loop {
+            let span = self.current[class];
+            if !span.is_null() {
+                // SAFETY: the space holds its spans.
+                if let Some(found) = unsafe { (*span).alloc_object() } {
+                    return Some(found);
+                }
+                // SAFETY: exhausted; it goes on `full` until the next sweep.
+                unsafe { self.full.push(span) };
+            }
+            let mut next = self.partial[class].pop();
+            if next.is_null() {
+                next = global.heap.alloc(
+                    crate::sizeclass::CLASSES[class].pages as usize,
+                    PAGE_SIZE,
+                    class,
+                    true,
+                );
+                if next.is_null() {
+                    self.current[class] = ptr::null_mut();
+                    return None;
+                }
+                // SAFETY: fresh from the heap, ours.
+                unsafe { (*next).owner.store(GC_OWNER, Relaxed) };
+            }
+            self.current[class] = next;
+        }
+    }
+
+    /// Turns black allocation on or off: while on, new objects are born marked.
+    ///
+    /// ```
+    /// use std::alloc::Layout;
+    /// let mut space = gort_alloc::gc::GcSpace::new();
+    /// space.set_marking(true);
+    /// let born = space.alloc(Layout::new::<u64>()).unwrap();
+    /// // SAFETY: `born` is a live object of `space`.
+    /// assert!(unsafe { gort_alloc::gc::find_object(born.as_ptr()) }.unwrap().is_marked());
+    /// ```
+    pub fn set_marking(&mut self, on: bool) {
+        self.marking = on;
+    }
+
+    /// Sweeps every span (module docs): calls `dead(object, size)` for each allocated, unmarked
+    /// object, then frees them all, and returns empty spans to the page heap. Marking must be
+    /// over; every mark bit is clear afterwards.
+    ///
+    /// ```
+    /// use std::alloc::Layout;
+    /// let mut space = gort_alloc::gc::GcSpace::new();
+    /// for _ in 0..1000 {
+    ///     space.alloc(Layout::new::<[u8; 48]>()).unwrap();
+    /// }
+    /// let swept = space.sweep(|_, _| {});
+    /// assert_eq!((swept.freed_objects, swept.live_objects), (1000, 0));
+    /// assert_eq!(space.spans().count(), 0);
+    /// ```
+    pub fn sweep(&mut self, mut dead: impl FnMut(NonNull<u8>, usize)) -> SweepStats {
+        assert!(!self.marking, "sweep while marking");
+        let mut all = self.take_all();
+        let mut stats = SweepStats::default();
+        let global = global().expect("a GcSpace with spans has a heap");
+        loop {
+            let span = all.pop();
+            if span.is_null() {
+                return stats;
+            }
+            // SAFETY: the space holds the span exclusively and marking is over.
+            unsafe {
+                let e = (*span).extent();
+                let (start, size, objects, class) = (e.start, e.elem_size, e.objects, e.class);
+                let live = (*span).sweep(|index| {
+                    stats.freed_objects += 1;
+                    dead(
+                        NonNull::new_unchecked((start + index * size) as *mut u8),
+                        size,
+                    );
+                });
+                stats.live_objects += live;
+                stats.live_bytes += live * size;
+                if live == 0 {
+                    (*span).owner.store(0, Relaxed);
+                    global.heap.free(span);
+                    stats.freed_spans += 1;
+                } else if live == objects || class == 0 {
+                    self.full.push(span);
+                } else {
+                    self.partial[class].push(span);
+                }
+            }
+        }
+    }
+
+    /// Unlinks every span of the space onto one list.
+    fn take_all(&mut self) -> SpanList {
+        let mut all = SpanList::new();
+        for class in 1..NUM_CLASSES {
+            let span = std::mem::replace(&mut self.current[class], ptr::null_mut());
+            if !span.is_null() {
+                // SAFETY: the current span is on no list.
+                unsafe { all.push(span) };
+            }
+            move_all(&mut self.partial[class], &mut all);
+        }
+        move_all(&mut self.full, &mut all);
+        all
+    }
+
+    /// The space's spans, in no particular order.
+    ///
+    /// ```
+    /// use std::alloc::Layout;
+    /// let mut space = gort_alloc::gc::GcSpace::new();
+    /// let a = space.alloc(Layout::new::<u32>()).unwrap();
+    /// let objects: Vec<_> = space.spans().flat_map(|s| s.objects()).collect();
+    /// assert_eq!(objects, vec![a]);
+    /// ```
+    pub fn spans(&self) -> impl Iterator<Item = GcSpan<'_>> {
+        let lists = self.partial.iter().chain(std::iter::once(&self.full));
+        let listed = lists.flat_map(|list| {
+            let mut span = list.first();
+            std::iter::from_fn(move || {
+                let here = span;
+                if here.is_null() {
+                    return None;
+                }
+                // SAFETY: the space owns its lists; `&self` keeps them still.
+                span = unsafe { SpanList::next(here) };
+                Some(here)
+            })
+        });
+        self.current
+            .iter()
+            .copied()
+            .filter(|s| !s.is_null())
+            .chain(listed)
+            .map(|span| GcSpan {
+                span,
+                _space: PhantomData,
+            })
+    }
+}
+
+/// Moves every span of `from` onto `to`.
+fn move_all(from: &mut SpanList, to: &mut SpanList) {
+    loop {
+        let span = from.pop();
+        if span.is_null() {
+            return;
+        }
+        // SAFETY: just unlinked from `from`, which the caller owns like `to`.
+        unsafe { to.push(span) };
+    }
+}
+
+impl Drop for GcSpace {
+    /// Returns every span to the page heap, live objects included: the space's objects end
+    /// with it, and no destructor of theirs runs.
+    fn drop(&mut self) {
+        let mut all = self.take_all();
+        let Some(global) = global() else { return };
+        loop {
+            let span = all.pop();
+            if span.is_null() {
+                return;
+            }
+            // SAFETY: the space owns the span and gives it up with all its objects.
+            unsafe {
+                (*span).owner.store(0, Relaxed);
+                global.heap.free(span);
+            }
+        }
+    }
+}
+
+/// One span of a [`GcSpace`], borrowed from it.
+///
+/// ```
+/// use std::alloc::Layout;
+/// let mut space = gort_alloc::gc::GcSpace::new();
+/// space.alloc(Layout::new::<[u8; 100]>()).unwrap();
+/// let span = space.spans().next().unwrap();
+/// assert_eq!(span.elem_size(), 112);
+/// assert_eq!(span.start() % gort_alloc::PAGE_SIZE, 0);
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct GcSpan<'a> {
+    span: *mut Span,
+    _space: PhantomData<&'a GcSpace>,
+}
+
+impl<'a> GcSpan<'a> {
+    /// The span's first address.
+    ///
+    /// ```
+    /// # use std::alloc::Layout;
+    /// # let mut space = gort_alloc::gc::GcSpace::new();
+    /// let object = space.alloc(Layout::new::<u64>()).unwrap();
+    /// assert_eq!(space.spans().next().unwrap().start(), object.as_ptr() as usize);
+    /// ```
+    pub fn start(&self) -> usize {
+        // SAFETY: the borrowed space keeps the span in use.
+        unsafe { (*self.span).start() }
+    }
+
+    /// Bytes per object.
+    ///
+    /// ```
+    /// # use std::alloc::Layout;
+    /// # let mut space = gort_alloc::gc::GcSpace::new();
+    /// space.alloc(Layout::new::<[u8; 9]>()).unwrap();
+    /// assert_eq!(space.spans().next().unwrap().elem_size(), 16);
+    /// ```
+    pub fn elem_size(&self) -> usize {
+        // SAFETY: as above.
+        unsafe { (*self.span).extent().elem_size }
+    }
+
+    /// The span's allocated objects, in address order.
+    ///
+    /// ```
+    /// # use std::alloc::Layout;
+    /// # let mut space = gort_alloc::gc::GcSpace::new();
+    /// let a = space.alloc(Layout::new::<u64>()).unwrap();
+    /// let b = space.alloc(Layout::new::<u64>()).unwrap();
+    /// let objects: Vec<_> = space.spans().next().unwrap().objects().collect();
+    /// assert_eq!(objects, vec![a, b]);
+    /// ```
+    pub fn objects(self) -> impl Iterator<Item = NonNull<u8>> + 'a {
+        // SAFETY: as above.
+        let e = unsafe { (*self.span).extent() };
+        let span = self.span;
+        // SAFETY: the borrowed space is the span's holder; `&` keeps it from allocating.
+        (0..e.objects)
+            .filter(move |&index| unsafe { (*span).is_allocated(index) })
+            // SAFETY: an object address inside the span is never null.
+            .map(move |index| unsafe {
+                NonNull::new_unchecked((e.start + index * e.elem_size) as *mut u8)
+            })
+    }
+}
+
+/// An object of a [`GcSpace`], found by [`find_object`].
+///
+/// ```
+/// use std::alloc::Layout;
+/// let mut space = gort_alloc::gc::GcSpace::new();
+/// let a = space.alloc(Layout::new::<u64>()).unwrap();
+/// // SAFETY: `a` is a live object of `space`.
+/// let object = unsafe { gort_alloc::gc::find_object(a.as_ptr()) }.unwrap();
+/// assert_eq!((object.base(), object.size()), (a, 8));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Object {
+    span: *mut Span,
+    index: usize,
+    base: NonNull<u8>,
+    size: usize,
+}
+
+// SAFETY: a handle to an object in a span; marking through it is atomic.
+unsafe impl Send for Object {}
+// SAFETY: as above.
+unsafe impl Sync for Object {}
+
+/// Sets the mark bit of the object at `addr` of `span`; true if it was clear.
+///
+/// # Safety
+///
+/// `span` is a live collector span and `addr` lies in it.
+unsafe fn mark_in(span: *mut Span, addr: usize) -> bool {
+    // SAFETY: per the contract.
+    unsafe {
+        let index = (*span).object_index(addr);
+        let bit = 1u64 << (index % 64);
+        (*span).mark_bits()[index / 64].fetch_or(bit, Relaxed) & bit == 0
+    }
+}
+
+impl Object {
+    /// The object's first byte.
+    ///
+    /// ```
+    /// # use std::alloc::Layout;
+    /// # let mut space = gort_alloc::gc::GcSpace::new();
+    /// let object = space.alloc(Layout::new::<[u64; 3]>()).unwrap();
+    /// // SAFETY: an interior pointer of a live object.
+    /// let found = unsafe { gort_alloc::gc::find_object(object.as_ptr().add(17)) }.unwrap();
+    /// assert_eq!(found.base(), object);
+    /// ```
+    pub fn base(&self) -> NonNull<u8> {
+        self.base
+    }
+
+    /// Bytes in the object (its class size).
+    ///
+    /// ```
+    /// # use std::alloc::Layout;
+    /// # let mut space = gort_alloc::gc::GcSpace::new();
+    /// let object = space.alloc(Layout::new::<[u64; 3]>()).unwrap();
+    /// // SAFETY: a live object.
+    /// assert_eq!(unsafe { gort_alloc::gc::find_object(object.as_ptr()) }.unwrap().size(), 24);
+    /// ```
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Marks the object; true if this call marked it (it was white).
+    ///
+    /// ```
+    /// # use std::alloc::Layout;
+    /// # let mut space = gort_alloc::gc::GcSpace::new();
+    /// let object = space.alloc(Layout::new::<u64>()).unwrap();
+    /// // SAFETY: a live object.
+    /// let found = unsafe { gort_alloc::gc::find_object(object.as_ptr()) }.unwrap();
+    /// assert!(found.mark());
+    /// assert!(!found.mark());
+    /// ```
+    pub fn mark(&self) -> bool {
+        // SAFETY: `find_object` checked that the span is a live collector span.
+        unsafe { mark_in(self.span, self.base.as_ptr() as usize) }
+    }
+
+    /// Whether the object is marked.
+    ///
+    /// ```
+    /// # use std::alloc::Layout;
+    /// # let mut space = gort_alloc::gc::GcSpace::new();
+    /// let object = space.alloc(Layout::new::<u64>()).unwrap();
+    /// // SAFETY: a live object.
+    /// let found = unsafe { gort_alloc::gc::find_object(object.as_ptr()) }.unwrap();
+    /// assert!(!found.is_marked());
+    /// ```
+    pub fn is_marked(&self) -> bool {
+        // SAFETY: as for `mark`.
+        unsafe {
+            (*self.span).mark_bits()[self.index / 64].load(Relaxed) & 1 << (self.index % 64) != 0
+        }
+    }
+}
+
+/// The collector object holding `addr` (interior pointers included), in O(1); `None` if `addr`
+/// is in a malloc block rather than a [`GcSpace`] object.
+///
+/// # Safety
+///
+/// `addr` lies inside a block currently allocated by gort-alloc (a `GcSpace` object, or a
+/// block from [`GortAlloc`](crate::GortAlloc)), and no sweep of its space runs meanwhile.
+///
+/// ```
+/// use std::alloc::Layout;
+/// let mut space = gort_alloc::gc::GcSpace::new();
+/// let object = space.alloc(Layout::new::<[u8; 40]>()).unwrap();
+/// // SAFETY: a pointer into a live object.
+/// let found = unsafe { gort_alloc::gc::find_object(object.as_ptr().add(39)) }.unwrap();
+/// assert_eq!((found.base(), found.size()), (object, 48));
+/// ```
+pub unsafe fn find_object(addr: *const u8) -> Option<Object> {
+    let span = crate::pagemap::lookup(addr as usize);
+    if span.is_null() {
+        return None;
+    }
+    // SAFETY: per the contract, the span is in use and `addr` inside it.
+    unsafe {
+        let e = (*span).extent();
+        if !e.gc || e.state == State::Free {
+            return None;
+        }
+        let index = (*span).object_index(addr as usize);
+        let base = e.start + index * e.elem_size;
+        Some(Object {
+            span,
+            index,
+            base: NonNull::new_unchecked(base as *mut u8),
+            size: e.elem_size,
+        })
+    }
+}
+
+#[cfg(all(test, not(gort_loom)))]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn sweep_frees_exactly_the_unmarked_and_reuses_their_slots() {
+        let mut space = GcSpace::new();
+        let layout = Layout::new::<[u64; 2]>();
+        let objects: Vec<_> = (0..2000).map(|_| space.alloc(layout).unwrap()).collect();
+        let large = space
+            .alloc(Layout::from_size_align(50_000, 8).unwrap())
+            .unwrap();
+        space.set_marking(true);
+        let mut kept = BTreeSet::new();
+        for object in objects.iter().step_by(7) {
+            // SAFETY: a pointer into a live object.
+            let found = unsafe { find_object(object.as_ptr().add(9)) }.unwrap();
+            assert!(found.mark());
+            kept.insert(*object);
+        }
+        let born = space.alloc(layout).unwrap();
+        kept.insert(born);
+        space.set_marking(false);
+        let mut dead = BTreeSet::new();
+        let swept = space.sweep(|object, size| {
+            assert_eq!(size, if object == large { 7 * PAGE_SIZE } else { 16 });
+            assert!(dead.insert(object));
+        });
+        let expected: BTreeSet<_> = objects
+            .iter()
+            .copied()
+            .filter(|o| !kept.contains(o))
+            .collect();
+        assert_eq!(dead.len(), expected.len() + 1);
+        assert!(dead.contains(&large) && expected.is_subset(&dead));
+        assert_eq!(swept.live_objects, kept.len());
+        let listed: BTreeSet<_> = space.spans().flat_map(GcSpan::objects).collect();
+        assert_eq!(listed, kept);
+        let spans = space.spans().count();
+        for _ in 0..expected.len() {
+            let again = space.alloc(layout).unwrap();
+            assert!(!kept.contains(&again));
+        }
+        assert_eq!(
+            space.spans().count(),
+            spans,
+            "swept slots are reused before a new span"
+        );
+    }
+
+    #[test]
+    fn public_types_are_send_and_sync_where_they_should_be() {
+        fn send<T: Send>() {}
+        fn sync<T: Sync>() {}
+        send::<GcSpace>();
+        send::<Object>();
+        sync::<Object>();
+        send::<SweepStats>();
+        sync::<SweepStats>();
+        send::<crate::GortAlloc>();
+        sync::<crate::GortAlloc>();
+        send::<crate::Stats>();
+        sync::<crate::Stats>();
+    }
+
+    #[test]
+    fn malloc_blocks_are_not_collector_objects() {
+        use std::alloc::GlobalAlloc;
+        let layout = Layout::new::<[u64; 2]>();
+        // SAFETY: a non-zero layout, freed below with the same layout.
+        unsafe {
+            let block = crate::GortAlloc.alloc(layout);
+            assert!(find_object(block).is_none());
+            crate::GortAlloc.dealloc(block, layout);
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! gort-alloc: a size-class allocator after Go's runtime and TCMalloc, usable as the process's
+//! `#[global_allocator]` ([`GortAlloc`]) and as the heap of gort's collector ([`gc`]).
+//!
+//! # The design
+//!
+//! Memory is handed out at three levels, each refilling the one above it in bulk, so that the
+//! common allocation touches only memory private to its thread (Go's `malloc.go` header;
+//! TCMalloc's "thread cache / central free list / page heap").
+//!
+//! 1. **Size classes** (`sizeclass.rs`). A request up to 32 KiB is rounded up to one of 68
+//!    classes, from 8 B to 32 KiB, chosen so that rounding wastes under 1/8 of the object above
+//!    128 B and a span's tail under 1/8 of the span. The table is generated at compile time
+//!    and checked, waste columns included, by a test, as Go's `sizeclasses.go` is.
+//! 2. **Spans** (`span.rs`). A span is a run of 8 KiB pages carved into objects of one class,
+//!    with an allocation bitmap and a mark bitmap (Go's `mspan`, `allocBits`, `gcmarkBits`).
+//! 3. **The thread cache** (`cache.rs`, Go's `mcache`): one span per class per thread. Allocating
+//!    is finding a clear bit in that span's bitmap; no lock, no atomic read-modify-write.
+//! 4. **Central lists** (`central.rs`, Go's `mcentral`): per class, the spans no cache owns;
+//!    caches trade whole spans with them, under one lock per class.
+//! 5. **The page heap** (`heap.rs`, Go's `mheap`): free page runs by length, coalesced on free,
+//!    given back to the OS with `madvise` once long free; it grows by 64 MiB arenas mapped
+//!    wherever the kernel likes (`arena/`): a sparse heap, as Go's since 1.11.
+//! 6. **The page map** (`pagemap.rs`, Go's `mheap.arenas`): a radix map over the 48-bit address
+//!    space giving any heap address's span in three loads. Frees, `realloc` and the
+//!    collector's interior-pointer lookups go through it.
+//!
+//! Large objects (above 32 KiB, or aligned above a page) skip the first four levels and take
+//! a span of their own from the page heap.
+//!
+//! # Freeing from another thread
+//!
+//! Go never frees explicitly; its sweeper does. A `GlobalAlloc` frees on whatever thread drops
+//! the value, often not the one that allocated it. Following mimalloc's thread-free lists,
+//! such a free pushes the object onto its span's lock-free remote-free list (`remote.rs`); the
+//! owner applies those frees in bulk when its span runs out. A full span parked on its central
+//! list is marked detached, and the first remote free into it moves it back to the partial list,
+//! so no free is lost and no owner is ever blocked by another thread's free.
+//!
+//! # Invariants
+//!
+//! - A span has exactly one holder at a time: a thread cache (its `owner` word), a central list,
+//!   the page heap, or a collector space. Only the holder reads or writes its allocation state;
+//!   everyone else may only push onto its remote-free list.
+//! - A span's geometry changes only under the page heap's lock, while no one else can reach it.
+//! - Every page of a span in use maps to that span in the page map; a free span maps its first
+//!   and last page, which is all coalescing needs.
+//! - No two adjacent free spans are both released or both unreleased.
+//! - A span with no live object may go back to the page heap: a remote free needs a live object.
+//! - The allocator never calls the global allocator (which may be itself): its own records come
+//!   from memory mapped from the OS (`fixalloc.rs`), and thread-exit registration, which may
+//!   allocate, is guarded against re-entry (`local.rs`).
+//!
+//! Lock order: a central list's lock, then the page heap's lock; the shared cache's lock
+//! (`global.rs`) comes before both.
+//!
+//! # Designs rejected
+//!
+//! - **Go's tiny allocator** (several sub-16-byte objects packed into one 16-byte block): with
+//!   explicit frees the block could only be freed once every part is, which needs a count per
+//!   block. Requests under 16 B use the 8- and 16-byte classes instead.
+//! - **Per-object free lists threaded through the objects** (TCMalloc, mimalloc): the
+//!   collector needs allocation bits anyway, a bitmap search over at most 16 words is short,
+//!   and it keeps the allocator's metadata out of the objects, where a stray write would
+//!   corrupt it.
+//! - **One contiguous reservation** (Go before 1.11): it fails when something else maps inside
+//!   the range, and caps the heap.
+//! - **`MADV_FREE`**: cheaper, but released pages would no longer read as zero, and they would
+//!   stay in the resident set until the kernel is short of memory.
+//! - **A lock-free central list**: the central lock is taken once per span (tens to hundreds of
+//!   objects), and the spans' remote lists already keep cross-thread frees off it.
+//!
+//! # Checking it
+//!
+//! - Unit tests beside the code; the size-class table in `sizeclass.rs`'s docs is regenerated
+//!   and compared by a test.
+//! - `tests/model.rs`: a proptest of `alloc`, `alloc_zeroed`, `realloc` and `dealloc`
+//!   sequences against a map of live blocks (alignment, overlap, contents, zeroing, counts,
+//!   reuse).
+//! - `tests/global.rs`: `GortAlloc` as the `#[global_allocator]` of a test binary: std
+//!   collections, multithreaded churn with cross-thread frees, threads that exit while others
+//!   still free their blocks.
+//! - `loom_alloc.rs`: loom models of the remote-free list and of a full span's parking
+//!   (`RUSTFLAGS="--cfg gort_loom" cargo test -p gort-alloc --lib --release`).
+//! - miri: `MIRIFLAGS=-Zmiri-ignore-leaks cargo +nightly miri test -p gort-alloc --lib` runs
+//!   the unit tests with `mmap` replaced by the system allocator (`arena/os.rs`); the
+//!   exhaustive table checks are skipped there. Leaks are ignored because arenas, like Go's,
+//!   are never returned.
+//!
+//! # References
+//!
+//! Go: `src/runtime/malloc.go`, `mheap.go`, `mcentral.go`, `mcache.go`, `sizeclasses.go`,
+//! `mbitmap.go`, `mgcsweep.go`. S. Ghemawat and P. Menage, *TCMalloc: Thread-Caching Malloc*.
+//! D. Leijen, B. Zorn, L. de Moura, *Mimalloc: Free List Sharding in Action* (2019).
+
+mod arena;
+mod cache;
+mod central;
+mod fixalloc;
+pub mod gc;
+mod global;
+mod heap;
+mod local;
+mod loom;
+#[cfg(all(test, gort_loom))]
+mod loom_alloc;
+mod pagemap;
+mod remote;
+mod sizeclass;
+mod span;
+mod stats;
+
+pub use global::{GortAlloc, release_memory, size_class_of};
+pub use sizeclass::{MAX_SMALL_SIZE, NUM_SIZE_CLASSES, PAGE_SIZE};
+pub use stats::{ClassStats, Stats, stats};

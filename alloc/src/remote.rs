@@ -1,0 +1,154 @@
+//! A span's remote-free list: how a thread frees an object in a span that another thread's
+//! cache owns, without a lock and without disturbing the owner (mimalloc's `thread_free` list;
+//! Go needs none, because its collector frees by sweeping).
+//!
+//! # The word
+//!
+//! `head` is one `usize`:
+//!
+//! - `0`: empty.
+//! - [`DETACHED`] (`1`): empty, and the span sits in its central list's `full` list with no
+//!   owner, so nobody will look at it until an object is freed into it.
+//! - anything else: the address of the last object pushed. Each object's first word holds
+//!   the address of the object pushed before it (0 ends the list). Objects are at least 8 bytes
+//!   and 8-aligned, so an address never collides with `DETACHED`.
+//!
+//! # Protocol
+//!
+//! - [`push`](RemoteFree::push), by any thread: write the current head into the object's first
+//!   word, then CAS the head to the object (`Release`, so the link is visible to whoever takes
+//!   the list). If the head was `DETACHED`, the push also clears the flag, and the pusher is
+//!   told to *rescue* the span: move it from its central list's `full` list to `partial`, so
+//!   the freed object can be found again. Exactly one pusher sees `DETACHED`, so a span is
+//!   rescued once.
+//! - [`take`](RemoteFree::take), by the span's one holder (its owning cache, or the central
+//!   list that has just popped it): swap the head with 0 (`Acquire`) and walk the list. Pushes
+//!   only ever add at the head and take removes everything at once, so there is no ABA.
+//! - [`detach`](RemoteFree::detach), by the holder giving up a full span, under the central
+//!   lock: CAS 0 → `DETACHED`. It fails if an object was pushed meanwhile; the holder then takes
+//!   the list and keeps the span, which is no longer full.
+
+use crate::loom::atomic::{AtomicUsize, Ordering::*};
+use std::ptr;
+
+/// The head value of a list that is empty and whose span is parked as full in its central list.
+const DETACHED: usize = 1;
+
+/// What a push asks of the pusher.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Push {
+    /// Nothing more to do.
+    Done,
+    /// The span was parked as full: the pusher must move it to its central list's partial list.
+    Rescue,
+}
+
+/// The list of objects freed into a span by threads that do not own it.
+#[derive(Debug)]
+pub(crate) struct RemoteFree {
+    head: AtomicUsize,
+}
+
+impl RemoteFree {
+    /// An empty list.
+    pub(crate) fn new() -> RemoteFree {
+        RemoteFree {
+            head: AtomicUsize::new(0),
+        }
+    }
+
+    /// Pushes `object`.
+    ///
+    /// # Safety
+    ///
+    /// `object` is an allocated object of this list's span, at least 8 bytes, 8-aligned, that
+    /// the caller is freeing: nobody reads or writes it any more.
+    pub(crate) unsafe fn push(&self, object: *mut u8) -> Push {
+        let mut head = self.head.load(Relaxed);
+        loop {
+            let detached = head == DETACHED;
+            let next = if detached { 0 } else { head };
+            // SAFETY: the caller gives us the object, which has room for a word and is aligned.
+            unsafe { object.cast::<usize>().write(next) };
+            match self
+                .head
+                .compare_exchange_weak(head, object as usize, Release, Relaxed)
+            {
+                Ok(_) if detached => return Push::Rescue,
+                Ok(_) => return Push::Done,
+                Err(current) => head = current,
+            }
+        }
+    }
+
+    /// Takes every object pushed so far; returns the first (null if none), each linking to the
+    /// next through its first word.
+    ///
+    /// Only the span's holder calls this, never while the span is detached.
+    pub(crate) fn take(&self) -> *mut u8 {
+        if self.head.load(Relaxed) == 0 {
+            return ptr::null_mut();
+        }
+        let head = self.head.swap(0, Acquire);
+        debug_assert_ne!(head, DETACHED, "take on a detached span");
+        head as *mut u8
+    }
+
+    /// Marks the list detached if it is empty; false if an object was pushed.
+    pub(crate) fn detach(&self) -> bool {
+        self.head
+            .compare_exchange(0, DETACHED, Relaxed, Relaxed)
+            .is_ok()
+    }
+}
+
+/// Walks a list returned by [`RemoteFree::take`], calling `f` on each object.
+///
+/// # Safety
+///
+/// `first` comes from `take`, and the objects are not reused until the walk is over.
+pub(crate) unsafe fn for_each(first: *mut u8, mut f: impl FnMut(*mut u8)) {
+    let mut object = first;
+    while !object.is_null() {
+        // SAFETY: each object on the list holds the link its pusher wrote, and the `Acquire`
+        // swap in `take` made those writes visible.
+        let next = unsafe { object.cast::<usize>().read() } as *mut u8;
+        f(object);
+        object = next;
+    }
+}
+
+#[cfg(all(test, not(gort_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_take_and_detach() {
+        let list = RemoteFree::new();
+        let mut objects = [0u64; 3];
+        let base = objects.as_mut_ptr().cast::<u8>();
+        // SAFETY: each element is 8 bytes, aligned, and only the list uses it from here on.
+        unsafe {
+            assert_eq!(list.push(base), Push::Done);
+            assert_eq!(list.push(base.add(8)), Push::Done);
+        }
+        assert!(!list.detach(), "a non-empty list cannot be detached");
+        let mut seen = Vec::new();
+        // SAFETY: the list came from `take` and the objects stay put.
+        unsafe { for_each(list.take(), |o| seen.push(o)) };
+        // SAFETY: both addresses are inside `objects`.
+        assert_eq!(seen, unsafe { [base.add(8), base] });
+        assert!(list.take().is_null());
+        assert!(list.detach());
+        // SAFETY: as above.
+        unsafe {
+            assert_eq!(list.push(base.add(16)), Push::Rescue);
+            assert_eq!(list.push(base), Push::Done);
+        }
+        seen.clear();
+        // SAFETY: as above.
+        unsafe { for_each(list.take(), |o| seen.push(o)) };
+        // SAFETY: as above.
+        assert_eq!(seen, unsafe { [base, base.add(16)] });
+    }
+}

@@ -1,0 +1,618 @@
+//! Spans: runs of pages, and the objects of one size class inside them (Go's `mspan`).
+//!
+//! A span is `pages` contiguous 8 KiB pages from `start`. It is in one of three states:
+//!
+//! - [`State::Free`]: owned by the page heap, on one of its free lists.
+//! - [`State::Small`]: carved into `objects` objects of `elem_size` bytes (its size class).
+//!   Object `i` lives at `start + i * elem_size`.
+//! - [`State::Large`]: one object filling the span, for a request above 32 KiB or with an
+//!   alignment no class gives.
+//!
+//! # The bitmaps
+//!
+//! A small span has two bitmaps of one bit per object (Go's `allocBits` and `gcmarkBits`):
+//! `bitmaps[which]` holds the allocation bits (1 = allocated) and the other the mark bits,
+//! which only the collector's spans ([`crate::gc`]) use. Bits past the last object are kept set
+//! in the allocation bitmap, so a search never returns them. Sweeping a collector span swaps
+//! the two roles: the marks become the allocation bits, and the old allocation bits, cleared,
+//! become the next cycle's marks.
+//!
+//! Allocation searches the allocation bitmap for a clear bit, a word at a time, from the word
+//! where the last search stopped (`hint`), wrapping around once; `allocated` counts set bits so
+//! a full span is seen without searching. A local free clears the bit. The bitmaps are atomics
+//! only so that the collector may set mark bits while the owner allocates; the owner's own
+//! accesses are `Relaxed` loads and stores, plain moves on x86-64 and AArch64.
+//!
+//! # Who may touch what
+//!
+//! - `extent` (the geometry, the state and the page heap's bookkeeping) is written only under
+//!   the heap lock: while the span is free or being handed out, or when its one holder resizes
+//!   a large span in place. Otherwise, while a span is in use, it is read-only, and anyone
+//!   holding a pointer into the span may read it.
+//! - `alloc` and the allocation bitmap belong to the span's holder: the thread cache that owns
+//!   it (`owner` holds that cache's address), or the central list (under its lock) or the page
+//!   heap that has it on a list, or the collector's [`crate::gc::GcSpace`].
+//! - `links` belong to whichever list the span is on.
+//! - `owner` and `remote` are atomics that any thread may read or push to; `which` (which
+//!   bitmap holds the allocation bits) changes only when the holder sweeps, and markers read it.
+//!
+//! Spans live in memory the heap never returns, and are recycled through the heap's own
+//! free list of span records, so a stale `*mut Span` always points at some span record.
+
+use crate::loom::atomic::{AtomicUsize, Ordering::Relaxed};
+use crate::remote::RemoteFree;
+use crate::sizeclass::{CLASSES, PAGE_SHIFT, PAGE_SIZE};
+use std::cell::UnsafeCell;
+use std::ptr;
+use std::sync::atomic::{AtomicU8, AtomicU64};
+
+/// Words per bitmap: the most objects a span holds is 1024 (8-byte objects in one page).
+pub(crate) const BITMAP_WORDS: usize = 16;
+
+/// What a span is used for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum State {
+    /// On the page heap's free lists.
+    Free,
+    /// Objects of one size class.
+    Small,
+    /// One large object.
+    Large,
+}
+
+/// The geometry and the page heap's bookkeeping (see "Who may touch what").
+#[derive(Debug)]
+pub(crate) struct Extent {
+    pub(crate) start: usize,
+    pub(crate) pages: usize,
+    pub(crate) state: State,
+    /// Size class, 0 for large and free spans.
+    pub(crate) class: usize,
+    /// Bytes per object (the whole span for a large one).
+    pub(crate) elem_size: usize,
+    /// Objects in the span.
+    pub(crate) objects: usize,
+    /// `ceil(2^32 / elem_size)`: turns a division by `elem_size` into a multiply (Go's
+    /// `divMagic`); exact for every offset inside a small span (tested).
+    pub(crate) div_magic: u64,
+    /// Some page may hold non-zero bytes; false for fresh or released memory.
+    pub(crate) needzero: bool,
+    /// Free span whose pages were given back to the OS.
+    pub(crate) released: bool,
+    /// Free span: the heap's epoch when it was freed (see `heap.rs`, "Scavenging").
+    pub(crate) free_epoch: u64,
+    /// Owned by the collector's `GcSpace` rather than by the malloc path.
+    pub(crate) gc: bool,
+}
+
+/// The holder's allocation state.
+#[derive(Debug)]
+pub(crate) struct AllocState {
+    /// Objects allocated (set bits below `objects`).
+    pub(crate) allocated: usize,
+    /// Bitmap word where the next search starts.
+    hint: usize,
+    /// Objects at or above this index have never been handed out since the span was carved.
+    high_water: usize,
+}
+
+/// Links of the intrusive list the span is on.
+#[derive(Debug)]
+struct Links {
+    next: *mut Span,
+    prev: *mut Span,
+}
+
+/// A run of pages (see the module docs).
+#[derive(Debug)]
+pub(crate) struct Span {
+    extent: UnsafeCell<Extent>,
+    alloc: UnsafeCell<AllocState>,
+    links: UnsafeCell<Links>,
+    /// Address of the thread cache that owns the span, 0 if none.
+    pub(crate) owner: AtomicUsize,
+    /// Objects freed by threads that do not own the span.
+    pub(crate) remote: RemoteFree,
+    /// Which of the two bitmaps holds the allocation bits; flipped by a sweep, read by markers.
+    which: AtomicU8,
+    bitmaps: [[AtomicU64; BITMAP_WORDS]; 2],
+}
+
+// SAFETY: a span is shared between threads by design; every field is either atomic or guarded by
+// the ownership rules in the module docs, which each access states at its unsafe block.
+unsafe impl Sync for Span {}
+// SAFETY: as above; a span holds no thread-bound data.
+unsafe impl Send for Span {}
+
+impl Span {
+    /// A free span record of `pages` pages from `start`.
+    pub(crate) fn new(start: usize, pages: usize, needzero: bool) -> Span {
+        Span {
+            extent: UnsafeCell::new(Extent {
+                start,
+                pages,
+                state: State::Free,
+                class: 0,
+                elem_size: 0,
+                objects: 0,
+                div_magic: 0,
+                needzero,
+                released: false,
+                free_epoch: 0,
+                gc: false,
+            }),
+            alloc: UnsafeCell::new(AllocState {
+                allocated: 0,
+                hint: 0,
+                high_water: 0,
+            }),
+            links: UnsafeCell::new(Links {
+                next: ptr::null_mut(),
+                prev: ptr::null_mut(),
+            }),
+            owner: AtomicUsize::new(0),
+            remote: RemoteFree::new(),
+            which: AtomicU8::new(0),
+            bitmaps: [const { [const { AtomicU64::new(0) }; BITMAP_WORDS] }; 2],
+        }
+    }
+
+    /// The span's geometry.
+    ///
+    /// # Safety
+    ///
+    /// The span is in use and the caller holds a pointer into it, or the caller holds the heap
+    /// lock; no `extent_mut` borrow is live.
+    #[inline]
+    pub(crate) unsafe fn extent(&self) -> &Extent {
+        // SAFETY: per the contract, nobody writes the extent meanwhile.
+        unsafe { &*self.extent.get() }
+    }
+
+    /// The span's geometry, for writing.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the heap lock and the span is free or being handed out (nobody else can
+    /// reach it), or the caller owns the span and changes only fields no one else reads.
+    #[allow(clippy::mut_from_ref)]
+    #[inline]
+    pub(crate) unsafe fn extent_mut(&self) -> &mut Extent {
+        // SAFETY: per the contract, this is the only reference.
+        unsafe { &mut *self.extent.get() }
+    }
+
+    /// The holder's allocation state.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the span's holder (module docs) and holds no other borrow of it.
+    #[allow(clippy::mut_from_ref)]
+    #[inline]
+    pub(crate) unsafe fn alloc_state(&self) -> &mut AllocState {
+        // SAFETY: per the contract, the holder is the only one touching it.
+        unsafe { &mut *self.alloc.get() }
+    }
+
+    /// The first page's address.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Span::extent`].
+    #[inline]
+    pub(crate) unsafe fn start(&self) -> usize {
+        // SAFETY: forwarded contract.
+        unsafe { self.extent().start }
+    }
+
+    /// Carves a span just taken from the page heap into objects of `class`, all free.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the span exclusively (it is not on any list and has no owner) and holds
+    /// the heap lock, under which a neighbour being freed may read this span's extent.
+    pub(crate) unsafe fn init_small(&self, class: usize) {
+        let c = CLASSES[class];
+        // SAFETY: exclusive per the contract.
+        let extent = unsafe { self.extent_mut() };
+        debug_assert_eq!(extent.pages, c.pages as usize);
+        extent.state = State::Small;
+        extent.class = class;
+        extent.elem_size = c.size as usize;
+        extent.objects = c.objects as usize;
+        extent.div_magic = (u32::MAX / c.size) as u64 + 1;
+        extent.gc = false;
+        // SAFETY: exclusive per the contract.
+        let alloc = unsafe { self.alloc_state() };
+        *alloc = AllocState {
+            allocated: 0,
+            hint: 0,
+            high_water: 0,
+        };
+        self.which.store(0, Relaxed);
+        for bitmap in &self.bitmaps {
+            for word in bitmap {
+                word.store(0, Relaxed);
+            }
+        }
+        self.set_tail_bits(0, extent.objects);
+    }
+
+    /// Turns a span just taken from the page heap into one large object.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Span::init_small`].
+    pub(crate) unsafe fn init_large(&self) {
+        // SAFETY: exclusive per the contract.
+        let extent = unsafe { self.extent_mut() };
+        extent.state = State::Large;
+        extent.class = 0;
+        extent.elem_size = extent.pages << PAGE_SHIFT;
+        extent.objects = 1;
+        extent.div_magic = 0;
+        extent.gc = false;
+        // SAFETY: exclusive per the contract.
+        let alloc = unsafe { self.alloc_state() };
+        *alloc = AllocState {
+            allocated: 1,
+            hint: 0,
+            high_water: 1,
+        };
+        self.which.store(0, Relaxed);
+        for bitmap in &self.bitmaps {
+            bitmap[0].store(0, Relaxed);
+        }
+        self.bitmaps[0][0].store(1, Relaxed);
+        self.set_tail_bits(0, 1);
+    }
+
+    /// Sets the bits past the last object in `bitmaps[which]`.
+    fn set_tail_bits(&self, which: usize, objects: usize) {
+        let bitmap = &self.bitmaps[which];
+        let (word, bit) = (objects / 64, objects % 64);
+        if bit != 0 {
+            bitmap[word].fetch_or(!0 << bit, Relaxed);
+        }
+        for rest in &bitmap[objects.div_ceil(64)..] {
+            rest.store(!0, Relaxed);
+        }
+    }
+
+    /// The allocation bitmap.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the span's holder.
+    #[inline]
+    unsafe fn alloc_bits(&self) -> &[AtomicU64; BITMAP_WORDS] {
+        &self.bitmaps[self.which.load(Relaxed) as usize]
+    }
+
+    /// The mark bitmap (the one that does not hold the allocation bits).
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the span's `GcSpace`, or is marking while it cannot sweep.
+    #[inline]
+    pub(crate) unsafe fn mark_bits(&self) -> &[AtomicU64; BITMAP_WORDS] {
+        &self.bitmaps[1 - self.which.load(Relaxed) as usize]
+    }
+
+    /// Allocates one object; returns its address and whether its bytes are known to be zero,
+    /// or `None` if the span is full.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the span's holder and the span is small.
+    #[inline]
+    pub(crate) unsafe fn alloc_object(&self) -> Option<(usize, bool)> {
+        // SAFETY: the holder owns the allocation state and may read the extent.
+        let (alloc, extent) = unsafe { (self.alloc_state(), self.extent()) };
+        if alloc.allocated == extent.objects {
+            return None;
+        }
+        // SAFETY: holder, per the contract.
+        let bits = unsafe { self.alloc_bits() };
+        let words = extent.objects.div_ceil(64);
+        let mut word = alloc.hint;
+        loop {
+            let value = bits[word].load(Relaxed);
+            if value != !0 {
+                let bit = (!value).trailing_zeros() as usize;
+                bits[word].store(value | 1 << bit, Relaxed);
+                alloc.hint = word;
+                alloc.allocated += 1;
+                let index = word * 64 + bit;
+                let zeroed = !extent.needzero && index >= alloc.high_water;
+                alloc.high_water = alloc.high_water.max(index + 1);
+                return Some((extent.start + index * extent.elem_size, zeroed));
+            }
+            word = if word + 1 == words { 0 } else { word + 1 };
+            debug_assert_ne!(
+                word, alloc.hint,
+                "allocated count out of step with the bitmap"
+            );
+        }
+    }
+
+    /// The index of the object holding `addr`.
+    ///
+    /// # Safety
+    ///
+    /// `addr` lies inside this span, which is in use.
+    #[inline]
+    pub(crate) unsafe fn object_index(&self, addr: usize) -> usize {
+        // SAFETY: in use, so the extent is stable.
+        let extent = unsafe { self.extent() };
+        let offset = (addr - extent.start) as u64;
+        if extent.state == State::Large {
+            0
+        } else {
+            ((offset * extent.div_magic) >> 32) as usize
+        }
+    }
+
+    /// Frees the object at `addr`, as the span's holder.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the span's holder, the span is small, and `addr` is the start of one of
+    /// its allocated objects.
+    #[inline]
+    pub(crate) unsafe fn free_local(&self, addr: usize) {
+        // SAFETY: forwarded contract.
+        let index = unsafe { self.object_index(addr) };
+        // SAFETY: holder, per the contract.
+        let (alloc, bits) = unsafe { (self.alloc_state(), self.alloc_bits()) };
+        let word = &bits[index / 64];
+        let value = word.load(Relaxed);
+        debug_assert!(value & 1 << (index % 64) != 0, "double free of {addr:#x}");
+        word.store(value & !(1 << (index % 64)), Relaxed);
+        alloc.allocated -= 1;
+    }
+
+    /// Applies every remote free pushed so far; returns how many there were.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the span's holder and the span is small.
+    pub(crate) unsafe fn drain_remote(&self) -> usize {
+        let mut freed = 0;
+        let list = self.remote.take();
+        // SAFETY: the list came from `take`; each object was allocated from this span and freed
+        // exactly once, so `free_local`'s contract holds for it.
+        unsafe {
+            crate::remote::for_each(list, |object| {
+                self.free_local(object as usize);
+                freed += 1;
+            });
+        }
+        freed
+    }
+
+    /// Whether object `index` is allocated.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the span's holder.
+    pub(crate) unsafe fn is_allocated(&self, index: usize) -> bool {
+        // SAFETY: forwarded contract.
+        let bits = unsafe { self.alloc_bits() };
+        bits[index / 64].load(Relaxed) & 1 << (index % 64) != 0
+    }
+
+    /// Sweeps a collector span: the mark bits become the allocation bits and the old allocation
+    /// bits, cleared, the next cycle's marks (Go's `allocBits = gcmarkBits`). Calls `dead` with
+    /// the index of every object that was allocated and not marked; returns the live count.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the span's `GcSpace` exclusively and no marking is in progress.
+    pub(crate) unsafe fn sweep(&self, mut dead: impl FnMut(usize)) -> usize {
+        // SAFETY: exclusive per the contract.
+        let (alloc, extent) = unsafe { (self.alloc_state(), self.extent()) };
+        let which = self.which.load(Relaxed) as usize;
+        let (old, marks) = (&self.bitmaps[which], &self.bitmaps[1 - which]);
+        let mut live = 0;
+        for word in 0..extent.objects.div_ceil(64) {
+            let valid = if (word + 1) * 64 <= extent.objects {
+                !0
+            } else {
+                (1u64 << (extent.objects % 64)) - 1
+            };
+            let allocated = old[word].load(Relaxed) & valid;
+            let marked = marks[word].load(Relaxed) & valid;
+            debug_assert_eq!(marked & !allocated, 0, "a mark on a free object");
+            let mut dying = allocated & !marked;
+            while dying != 0 {
+                dead(word * 64 + dying.trailing_zeros() as usize);
+                dying &= dying - 1;
+            }
+            live += marked.count_ones() as usize;
+        }
+        for word in old {
+            word.store(0, Relaxed);
+        }
+        self.which.store(1 - which as u8, Relaxed);
+        self.set_tail_bits(1 - which, extent.objects);
+        alloc.allocated = live;
+        alloc.hint = 0;
+        alloc.high_water = extent.objects;
+        live
+    }
+}
+
+/// An intrusive doubly linked list of spans, threaded through their `links`.
+#[derive(Debug)]
+pub(crate) struct SpanList {
+    head: *mut Span,
+    len: usize,
+}
+
+// SAFETY: the list only holds pointers to spans, which are `Send`; whoever owns the list owns
+// the links of the spans on it.
+unsafe impl Send for SpanList {}
+
+impl SpanList {
+    /// An empty list.
+    pub(crate) const fn new() -> SpanList {
+        SpanList {
+            head: ptr::null_mut(),
+            len: 0,
+        }
+    }
+
+    /// Spans on the list.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The first span, or null.
+    pub(crate) fn first(&self) -> *mut Span {
+        self.head
+    }
+
+    /// The span after `span` on its list, or null.
+    ///
+    /// # Safety
+    ///
+    /// `span` is on a list the caller owns.
+    pub(crate) unsafe fn next(span: *mut Span) -> *mut Span {
+        // SAFETY: the caller owns the list, hence the links.
+        unsafe { (*(*span).links.get()).next }
+    }
+
+    /// Adds `span` at the front.
+    ///
+    /// # Safety
+    ///
+    /// `span` is valid, on no list, and the caller owns this list.
+    pub(crate) unsafe fn push(&mut self, span: *mut Span) {
+        // SAFETY: the caller owns the list and the span, so the links of both ends are ours.
+        unsafe {
+            let links = &mut *(*span).links.get();
+            links.prev = ptr::null_mut();
+            links.next = self.head;
+            if !self.head.is_null() {
+                (*(*self.head).links.get()).prev = span;
+            }
+        }
+        self.head = span;
+        self.len += 1;
+    }
+
+    /// Unlinks `span`.
+    ///
+    /// # Safety
+    ///
+    /// `span` is on this list, which the caller owns.
+    pub(crate) unsafe fn remove(&mut self, span: *mut Span) {
+        // SAFETY: the span and its neighbours are on this list, whose links the caller owns.
+        unsafe {
+            let links = &mut *(*span).links.get();
+            if links.prev.is_null() {
+                self.head = links.next;
+            } else {
+                (*(*links.prev).links.get()).next = links.next;
+            }
+            if !links.next.is_null() {
+                (*(*links.next).links.get()).prev = links.prev;
+            }
+            links.next = ptr::null_mut();
+            links.prev = ptr::null_mut();
+        }
+        self.len -= 1;
+    }
+
+    /// Unlinks and returns the first span, or null.
+    pub(crate) fn pop(&mut self) -> *mut Span {
+        let span = self.head;
+        if !span.is_null() {
+            // SAFETY: `span` is on this list, which `&mut self` owns.
+            unsafe { self.remove(span) };
+        }
+        span
+    }
+}
+
+/// Bytes in `pages` pages.
+#[inline]
+pub(crate) const fn pages_to_bytes(pages: usize) -> usize {
+    pages * PAGE_SIZE
+}
+
+#[cfg(all(test, not(gort_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg_attr(miri, ignore = "exhaustive: minutes under miri")]
+    fn div_magic_is_exact_for_every_offset_of_every_class() {
+        for (class, c) in CLASSES.iter().enumerate().skip(1) {
+            let magic = (u32::MAX / c.size) as u64 + 1;
+            for offset in 0..c.pages as u64 * PAGE_SIZE as u64 {
+                assert_eq!(
+                    (offset * magic) >> 32,
+                    offset / c.size as u64,
+                    "class {class}"
+                );
+            }
+        }
+    }
+
+    /// A span over a local buffer (never given to the page heap).
+    fn carved(buffer: &mut [u64], class: usize) -> Span {
+        let span = Span::new(
+            buffer.as_mut_ptr() as usize,
+            CLASSES[class].pages as usize,
+            true,
+        );
+        // SAFETY: the span is local to this test.
+        unsafe { span.init_small(class) };
+        span
+    }
+
+    #[test]
+    fn a_span_hands_out_each_object_once_then_reuses_freed_ones() {
+        let class = 5; // 48-byte objects: 170 per page, a partial last bitmap word
+        let mut buffer = vec![0u64; PAGE_SIZE / 8];
+        let span = carved(&mut buffer, class);
+        let mut seen = std::collections::BTreeSet::new();
+        // SAFETY: the test is the span's holder.
+        unsafe {
+            while let Some((addr, _)) = span.alloc_object() {
+                assert!(seen.insert(addr));
+                assert_eq!(span.object_index(addr), (addr - span.start()) / 48);
+            }
+            assert_eq!(seen.len(), CLASSES[class].objects as usize);
+            let victim = *seen.iter().nth(100).unwrap();
+            span.free_local(victim);
+            assert_eq!(span.alloc_object(), Some((victim, false)));
+            assert_eq!(span.alloc_object(), None);
+        }
+    }
+
+    #[test]
+    fn sweep_keeps_marked_objects_and_frees_the_rest() {
+        let class = 10; // 128-byte objects, 64 per page
+        let mut buffer = vec![0u64; PAGE_SIZE / 8];
+        let span = carved(&mut buffer, class);
+        // SAFETY: the test is the span's holder and does not mark concurrently.
+        unsafe {
+            let addrs: Vec<usize> = (0..10).map(|_| span.alloc_object().unwrap().0).collect();
+            for &addr in addrs.iter().step_by(3) {
+                let index = span.object_index(addr);
+                span.mark_bits()[index / 64].fetch_or(1 << (index % 64), Relaxed);
+            }
+            let mut dead = Vec::new();
+            assert_eq!(span.sweep(|i| dead.push(i)), 4);
+            assert_eq!(dead, vec![1, 2, 4, 5, 7, 8]);
+            assert!(span.is_allocated(0) && !span.is_allocated(1) && span.is_allocated(9));
+            assert!(span.mark_bits().iter().all(|w| w.load(Relaxed) == 0));
+            let reused = span.alloc_object().unwrap().0;
+            assert_eq!(span.object_index(reused), 1);
+        }
+    }
+}
