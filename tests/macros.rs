@@ -2,6 +2,11 @@
 //! that runs goroutines, honours `workers = N`, hands back the function's return value, and lets
 //! a panic reach the test harness. Misuse is covered by the compile-fail cases in `tests/ui/`.
 
+/// With `--cfg gort_global_alloc`, these tests run on gort's allocator (see `.ci/run`).
+#[cfg(gort_global_alloc)]
+#[global_allocator]
+static GLOBAL: gort_alloc::GortAlloc = gort_alloc::GortAlloc;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -22,6 +22,11 @@
 //! assert_eq!(total, 4950);
 //! ```
 
+/// With `--cfg gort_global_alloc`, the unit tests run on gort's allocator (see `.ci/run`).
+#[cfg(all(test, gort_global_alloc))]
+#[global_allocator]
+static GLOBAL: gort_alloc::GortAlloc = gort_alloc::GortAlloc;
+
 mod blocking;
 mod builder;
 mod context;

@@ -1,6 +1,11 @@
 //! End-to-end behaviour of the scheduler: spawning, joining, stealing, runnext, yielding,
 //! and the coop budget.
 
+/// With `--cfg gort_global_alloc`, these tests run on gort's allocator (see `.ci/run`).
+#[cfg(gort_global_alloc)]
+#[global_allocator]
+static GLOBAL: gort_alloc::GortAlloc = gort_alloc::GortAlloc;
+
 use gort_runtime::{Builder, Runtime, coop, go, yield_now};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};

@@ -1,5 +1,10 @@
 //! Goroutine lifecycle: panics, abort, detach, `JoinError`, and the auto traits.
 
+/// With `--cfg gort_global_alloc`, these tests run on gort's allocator (see `.ci/run`).
+#[cfg(gort_global_alloc)]
+#[global_allocator]
+static GLOBAL: gort_alloc::GortAlloc = gort_alloc::GortAlloc;
+
 use gort_runtime::{Builder, JoinError, JoinHandle, Runtime, go, yield_now};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};

@@ -1,6 +1,11 @@
 //! Timers end to end: sleep precision (never early), cancellation, Go's Timer and Ticker
 //! semantics, timeouts, and a million timers.
 
+/// With `--cfg gort_global_alloc`, these tests run on gort's allocator (see `.ci/run`).
+#[cfg(gort_global_alloc)]
+#[global_allocator]
+static GLOBAL: gort_alloc::GortAlloc = gort_alloc::GortAlloc;
+
 use gort_runtime::time::{self, Duration, Instant, Ticker, Timer, sleep, sleep_until, timeout};
 use gort_runtime::{Builder, Runtime, go, yield_now};
 use std::sync::Arc;

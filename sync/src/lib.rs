@@ -5,6 +5,11 @@
 //! [`select!`] waits on several operations at once, and exactly one of them takes effect.
 //! Applications use them as `gort::chan` and `gort::select!`.
 
+/// With `--cfg gort_global_alloc`, the unit tests run on gort's allocator (see `.ci/run`).
+#[cfg(all(test, gort_global_alloc))]
+#[global_allocator]
+static GLOBAL: gort_alloc::GortAlloc = gort_alloc::GortAlloc;
+
 mod after;
 pub mod chan;
 mod loom;

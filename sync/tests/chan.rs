@@ -1,6 +1,11 @@
 //! Channels end to end: Go's semantics (rendezvous, FIFO, close), MPMC exactly-once delivery
 //! under stress, cancel safety under random cancellation, and the blocking and Stream forms.
 
+/// With `--cfg gort_global_alloc`, these tests run on gort's allocator (see `.ci/run`).
+#[cfg(gort_global_alloc)]
+#[global_allocator]
+static GLOBAL: gort_alloc::GortAlloc = gort_alloc::GortAlloc;
+
 use gort_runtime::time::{Duration, timeout};
 use gort_runtime::{Builder, Runtime, go, yield_now};
 use gort_sync::chan::{self, SendError, TryRecvError, TrySendError};

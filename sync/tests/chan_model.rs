@@ -2,6 +2,11 @@
 //! `try_recv`, `close` and `len` behaves as a bounded FIFO that, once closed, refuses sends and
 //! drains what it holds.
 
+/// With `--cfg gort_global_alloc`, these tests run on gort's allocator (see `.ci/run`).
+#[cfg(gort_global_alloc)]
+#[global_allocator]
+static GLOBAL: gort_alloc::GortAlloc = gort_alloc::GortAlloc;
+
 use gort_sync::chan::{self, TryRecvError, TrySendError};
 use proptest::prelude::*;
 use std::collections::VecDeque;

@@ -2,6 +2,11 @@
 //! one arm taking effect under concurrent counterparties, no pairing with itself, close), cancel
 //! safety under random cancellation, and a stress test of selecting senders and receivers.
 
+/// With `--cfg gort_global_alloc`, these tests run on gort's allocator (see `.ci/run`).
+#[cfg(gort_global_alloc)]
+#[global_allocator]
+static GLOBAL: gort_alloc::GortAlloc = gort_alloc::GortAlloc;
+
 use gort_runtime::time::{Duration, sleep, timeout};
 use gort_runtime::{Builder, Runtime, go, yield_now};
 use gort_sync::chan::{self, SendError};
