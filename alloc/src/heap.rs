@@ -41,7 +41,7 @@ use crate::pagemap;
 use crate::sizeclass::{PAGE_SHIFT, PAGE_SIZE};
 use crate::span::{Extent, Span, SpanList, State, pages_to_bytes};
 use std::ptr;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
 
 /// Free lists by length; the last holds every span of `FREE_LISTS - 1` pages or more.
 const FREE_LISTS: usize = 129;
@@ -64,12 +64,17 @@ pub(crate) struct Heap {
 
 #[derive(Debug)]
 struct PageHeap {
+    /// This heap's number, stamped on its span records (`Extent::heap`).
+    id: u32,
     free: [SpanList; FREE_LISTS],
     records: FixAlloc<Span>,
     epoch: u64,
     frees: u64,
     released_pages: usize,
 }
+
+/// Numbers the heaps of the process (one in a program; tests build more).
+static NEXT_HEAP_ID: AtomicU32 = AtomicU32::new(1);
 
 fn list_index(pages: usize) -> usize {
     pages.min(FREE_LISTS - 1)
@@ -80,6 +85,7 @@ impl Heap {
     pub(crate) fn new() -> Heap {
         Heap {
             inner: Mutex::new(PageHeap {
+                id: NEXT_HEAP_ID.fetch_add(1, Relaxed),
                 free: [const { SpanList::new() }; FREE_LISTS],
                 records: FixAlloc::new(),
                 epoch: 0,
@@ -309,7 +315,7 @@ impl PageHeap {
     fn new_record(&mut self, start: usize, pages: usize) -> Option<*mut Span> {
         let slot = self.records.alloc()?;
         // SAFETY: the slot is uninitialised memory for one `Span`, ours alone.
-        unsafe { slot.write(Span::new(start, pages, true)) };
+        unsafe { slot.write(Span::new(self.id, start, pages, true)) };
         Some(slot)
     }
 
@@ -446,8 +452,11 @@ impl PageHeap {
         unsafe { self.insert_free(span) };
     }
 
-    /// The free span whose page map entry covers `addr`, if `fits` accepts its extent; null
-    /// otherwise. `addr` is the page just before or just after a span the caller holds.
+    /// The free span of this heap whose page map entry covers `addr`, if `fits` accepts its
+    /// extent; null otherwise. `addr` is the page just before or just after a span the caller
+    /// holds. The page map is process-wide, so the page may be another heap's: the record's
+    /// heap number tells (a test that built two heaps whose arenas the OS placed end to end
+    /// merged one heap's free span into the other's lists).
     fn free_neighbour(&self, addr: usize, fits: impl Fn(&Extent) -> bool) -> *mut Span {
         let other = pagemap::lookup(addr);
         if other.is_null() {
@@ -457,7 +466,7 @@ impl PageHeap {
         // one writes an extent meanwhile. The page next to a span maps to a current record
         // (module docs), which `fits` checks against the span anyway.
         let e = unsafe { (*other).extent() };
-        if e.state == State::Free && fits(e) {
+        if e.heap == self.id && e.state == State::Free && fits(e) {
             other
         } else {
             ptr::null_mut()

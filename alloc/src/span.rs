@@ -83,6 +83,10 @@ pub(crate) struct Extent {
     pub(crate) free_epoch: u64,
     /// Owned by the collector's `GcSpace` rather than by the malloc path.
     pub(crate) gc: bool,
+    /// The page heap whose record this is (`Heap::id`): the page map is process-wide, so a
+    /// page next to a span may belong to another heap (tests build several), whose spans a
+    /// heap must never merge.
+    pub(crate) heap: u32,
 }
 
 /// The holder's allocation state.
@@ -125,8 +129,8 @@ unsafe impl Sync for Span {}
 unsafe impl Send for Span {}
 
 impl Span {
-    /// A free span record of `pages` pages from `start`.
-    pub(crate) fn new(start: usize, pages: usize, needzero: bool) -> Span {
+    /// A free span record of `pages` pages from `start`, kept by the page heap `heap`.
+    pub(crate) fn new(heap: u32, start: usize, pages: usize, needzero: bool) -> Span {
         Span {
             extent: UnsafeCell::new(Extent {
                 start,
@@ -140,6 +144,7 @@ impl Span {
                 released: false,
                 free_epoch: 0,
                 gc: false,
+                heap,
             }),
             alloc: UnsafeCell::new(AllocState {
                 allocated: 0,
@@ -565,6 +570,7 @@ mod tests {
     /// A span over a local buffer (never given to the page heap).
     fn carved(buffer: &mut [u64], class: usize) -> Span {
         let span = Span::new(
+            0,
             buffer.as_mut_ptr() as usize,
             CLASSES[class].pages as usize,
             true,
