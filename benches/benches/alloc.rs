@@ -23,7 +23,11 @@
 //! allocator can skip work. Sizes come from a fixed xorshift sequence per thread, the same
 //! for every allocator.
 //!
-//! Run with `cargo bench -p gort-benches --bench alloc`.
+//! Before criterion runs, the binary measures each workload's peak resident set with each
+//! allocator, one fresh process per pair (it re-runs itself with `GORT_BENCH_ALLOC_RSS` set),
+//! and prints them as a table.
+//!
+//! Run with `cargo bench -p gort-benches --bench alloc` (`-- peak_rss` for the RSS table alone).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -32,7 +36,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
-use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group};
 
 /// An allocator as the workloads call it: a `GlobalAlloc` unit struct with a name.
 trait BenchAlloc: GlobalAlloc + Send + Sync + 'static {
@@ -158,8 +162,13 @@ trait Workload {
     const NAME: &'static str;
     /// Allocations per iteration, over all threads.
     const ELEMENTS: usize;
+    /// Runs `iters` iterations with `A` and returns the time they took (set-up excluded).
+    fn once<A: BenchAlloc>(iters: u64) -> Duration;
+
     /// Adds `A`'s function to the group.
-    fn run<A: BenchAlloc>(g: &mut Group<'_>);
+    fn run<A: BenchAlloc>(g: &mut Group<'_>) {
+        g.bench_function(A::NAME, |b| b.iter_custom(Self::once::<A>));
+    }
 }
 
 struct Churn;
@@ -171,20 +180,21 @@ impl Workload for Churn {
     const NAME: &'static str = "alloc_churn";
     const ELEMENTS: usize = OPS;
 
-    fn run<A: BenchAlloc>(g: &mut Group<'_>) {
-        g.bench_function(A::NAME, |b| {
-            let mut rng = Rng::new(1);
-            let mut ring: Vec<Block> = (0..RING).map(|_| alloc::<A>(rng.between(8, 512))).collect();
-            let mut next = 0;
-            b.iter(|| {
-                for _ in 0..OPS {
-                    free::<A>(ring[next]);
-                    ring[next] = alloc::<A>(rng.between(8, 512));
-                    next = (next + 1) % RING;
-                }
-            });
-            ring.into_iter().for_each(free::<A>);
-        });
+    fn once<A: BenchAlloc>(iters: u64) -> Duration {
+        let mut rng = Rng::new(1);
+        let mut ring: Vec<Block> = (0..RING).map(|_| alloc::<A>(rng.between(8, 512))).collect();
+        let mut next = 0;
+        let start = Instant::now();
+        for _ in 0..iters {
+            for _ in 0..OPS {
+                free::<A>(ring[next]);
+                ring[next] = alloc::<A>(rng.between(8, 512));
+                next = (next + 1) % RING;
+            }
+        }
+        let elapsed = start.elapsed();
+        ring.into_iter().for_each(free::<A>);
+        elapsed
     }
 }
 
@@ -192,45 +202,41 @@ impl Workload for Larson {
     const NAME: &'static str = "alloc_larson";
     const ELEMENTS: usize = 2 * OPS;
 
-    fn run<A: BenchAlloc>(g: &mut Group<'_>) {
-        g.bench_function(A::NAME, |b| {
-            b.iter_custom(|iters| {
-                let arrays: Arc<Vec<std::sync::Mutex<Vec<Block>>>> = Arc::new(
-                    (0..2u64)
-                        .map(|t| {
-                            let mut rng = Rng::new(t + 10);
-                            std::sync::Mutex::new(
-                                (0..LARSON_SLOTS)
-                                    .map(|_| alloc::<A>(rng.between(16, 1024)))
-                                    .collect(),
-                            )
-                        })
-                        .collect(),
-                );
-                let swap = Arc::new(Barrier::new(2));
-                let shared = Arc::clone(&arrays);
-                let elapsed = timed_threads(2, iters, move |t, iters| {
-                    let mut rng = Rng::new(t as u64 + 20);
-                    for round in 0..iters as usize {
-                        // Half of each round on this thread's array, half on the other's.
-                        for half in 0..2 {
-                            let mut slots = shared[(t + round + half) % 2].lock().unwrap();
-                            for _ in 0..OPS / 2 {
-                                let i = rng.between(0, LARSON_SLOTS - 1);
-                                free::<A>(slots[i]);
-                                slots[i] = alloc::<A>(rng.between(16, 1024));
-                            }
-                            drop(slots);
-                            swap.wait();
-                        }
+    fn once<A: BenchAlloc>(iters: u64) -> Duration {
+        let arrays: Arc<Vec<std::sync::Mutex<Vec<Block>>>> = Arc::new(
+            (0..2u64)
+                .map(|t| {
+                    let mut rng = Rng::new(t + 10);
+                    std::sync::Mutex::new(
+                        (0..LARSON_SLOTS)
+                            .map(|_| alloc::<A>(rng.between(16, 1024)))
+                            .collect(),
+                    )
+                })
+                .collect(),
+        );
+        let swap = Arc::new(Barrier::new(2));
+        let shared = Arc::clone(&arrays);
+        let elapsed = timed_threads(2, iters, move |t, iters| {
+            let mut rng = Rng::new(t as u64 + 20);
+            for round in 0..iters as usize {
+                // Half of each round on this thread's array, half on the other's.
+                for half in 0..2 {
+                    let mut slots = shared[(t + round + half) % 2].lock().unwrap();
+                    for _ in 0..OPS / 2 {
+                        let i = rng.between(0, LARSON_SLOTS - 1);
+                        free::<A>(slots[i]);
+                        slots[i] = alloc::<A>(rng.between(16, 1024));
                     }
-                });
-                for array in arrays.iter() {
-                    array.lock().unwrap().drain(..).for_each(free::<A>);
+                    drop(slots);
+                    swap.wait();
                 }
-                elapsed
-            });
+            }
         });
+        for array in arrays.iter() {
+            array.lock().unwrap().drain(..).for_each(free::<A>);
+        }
+        elapsed
     }
 }
 
@@ -238,34 +244,30 @@ impl Workload for Xmalloc {
     const NAME: &'static str = "alloc_xmalloc";
     const ELEMENTS: usize = OPS;
 
-    fn run<A: BenchAlloc>(g: &mut Group<'_>) {
-        g.bench_function(A::NAME, |b| {
-            b.iter_custom(|iters| {
-                let (tx, rx) = mpsc::sync_channel::<Vec<Block>>(16);
-                let rx = std::sync::Mutex::new(Some(rx));
-                timed_threads(2, iters, move |t, iters| {
-                    let total = iters as usize * OPS;
-                    if t == 0 {
-                        let mut rng = Rng::new(30);
-                        let mut sent = 0;
-                        while sent < total {
-                            let n = BATCH.min(total - sent);
-                            tx.send((0..n).map(|_| alloc::<A>(rng.between(16, 256))).collect())
-                                .unwrap();
-                            sent += n;
-                        }
-                    } else {
-                        let rx = rx.lock().unwrap().take().unwrap();
-                        let mut freed = 0;
-                        while freed < total {
-                            let batch = rx.recv().unwrap();
-                            freed += batch.len();
-                            batch.into_iter().for_each(free::<A>);
-                        }
-                    }
-                })
-            });
-        });
+    fn once<A: BenchAlloc>(iters: u64) -> Duration {
+        let (tx, rx) = mpsc::sync_channel::<Vec<Block>>(16);
+        let rx = std::sync::Mutex::new(Some(rx));
+        timed_threads(2, iters, move |t, iters| {
+            let total = iters as usize * OPS;
+            if t == 0 {
+                let mut rng = Rng::new(30);
+                let mut sent = 0;
+                while sent < total {
+                    let n = BATCH.min(total - sent);
+                    tx.send((0..n).map(|_| alloc::<A>(rng.between(16, 256))).collect())
+                        .unwrap();
+                    sent += n;
+                }
+            } else {
+                let rx = rx.lock().unwrap().take().unwrap();
+                let mut freed = 0;
+                while freed < total {
+                    let batch = rx.recv().unwrap();
+                    freed += batch.len();
+                    batch.into_iter().for_each(free::<A>);
+                }
+            }
+        })
     }
 }
 
@@ -273,26 +275,22 @@ impl Workload for Mixed {
     const NAME: &'static str = "alloc_mixed_4_threads";
     const ELEMENTS: usize = 4 * OPS;
 
-    fn run<A: BenchAlloc>(g: &mut Group<'_>) {
-        g.bench_function(A::NAME, |b| {
-            b.iter_custom(|iters| {
-                timed_threads(4, iters, |t, iters| {
-                    let mut rng = Rng::new(t as u64 + 40);
-                    let mut size = move || match rng.next() % 100 {
-                        0..=69 => rng.between(8, 256),
-                        70..=94 => rng.between(257, 32 << 10),
-                        _ => rng.between((32 << 10) + 1, 256 << 10),
-                    };
-                    let mut window: Vec<Block> = (0..WINDOW).map(|_| alloc::<A>(size())).collect();
-                    for op in 0..iters as usize * OPS {
-                        let i = op % WINDOW;
-                        free::<A>(window[i]);
-                        window[i] = alloc::<A>(black_box(size()));
-                    }
-                    window.into_iter().for_each(free::<A>);
-                })
-            });
-        });
+    fn once<A: BenchAlloc>(iters: u64) -> Duration {
+        timed_threads(4, iters, |t, iters| {
+            let mut rng = Rng::new(t as u64 + 40);
+            let mut size = move || match rng.next() % 100 {
+                0..=69 => rng.between(8, 256),
+                70..=94 => rng.between(257, 32 << 10),
+                _ => rng.between((32 << 10) + 1, 256 << 10),
+            };
+            let mut window: Vec<Block> = (0..WINDOW).map(|_| alloc::<A>(size())).collect();
+            for op in 0..iters as usize * OPS {
+                let i = op % WINDOW;
+                free::<A>(window[i]);
+                window[i] = alloc::<A>(black_box(size()));
+            }
+            window.into_iter().for_each(free::<A>);
+        })
     }
 }
 
@@ -315,5 +313,112 @@ fn benches(c: &mut Criterion) {
     peers::<Mixed>(c);
 }
 
+// ---- peak RSS ----
+
+/// Iterations of a workload in its peak-RSS process.
+const RSS_ITERS: u64 = 20;
+
+/// The environment variable that makes this binary a peak-RSS child: `workload/allocator`.
+const RSS_CHILD: &str = "GORT_BENCH_ALLOC_RSS";
+
+/// This process's peak resident set (`VmHWM`), in KiB.
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/self/status")
+}
+
+/// Runs `W` with the allocator named `alloc` (`none`: nothing, the process's baseline).
+fn run_named<W: Workload>(alloc: &str) {
+    match alloc {
+        "gort" => drop(W::once::<gort::alloc::GortAlloc>(RSS_ITERS)),
+        "mimalloc" => drop(W::once::<mimalloc::MiMalloc>(RSS_ITERS)),
+        "jemalloc" => drop(W::once::<tikv_jemallocator::Jemalloc>(RSS_ITERS)),
+        "system" => drop(W::once::<System>(RSS_ITERS)),
+        "none" => {}
+        other => panic!("unknown allocator {other}"),
+    }
+}
+
+/// In a peak-RSS child: runs the workload asked for, prints the peak and exits.
+fn rss_child(spec: &str) -> ! {
+    let (workload, alloc) = spec.split_once('/').expect("workload/allocator");
+    match workload {
+        "alloc_churn" => run_named::<Churn>(alloc),
+        "alloc_larson" => run_named::<Larson>(alloc),
+        "alloc_xmalloc" => run_named::<Xmalloc>(alloc),
+        "alloc_mixed_4_threads" => run_named::<Mixed>(alloc),
+        other => panic!("unknown workload {other}"),
+    }
+    println!("{}", peak_rss_kib());
+    std::process::exit(0);
+}
+
+/// Peak RSS of each workload with each allocator, one fresh process each (the resident set
+/// cannot be told apart per allocator inside one process), printed as a table.
+fn report_rss() {
+    let exe = std::env::current_exe().expect("the bench binary");
+    let peak = |spec: String| -> u64 {
+        let out = std::process::Command::new(&exe)
+            .env(RSS_CHILD, &spec)
+            .output()
+            .expect("a peak-RSS child");
+        assert!(
+            out.status.success(),
+            "{spec}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("a KiB count")
+    };
+    let base = peak("alloc_churn/none".to_string());
+    println!(
+        "\n| workload ({RSS_ITERS} iterations) | gort | mimalloc | jemalloc | system | gort / mimalloc |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for workload in [
+        "alloc_churn",
+        "alloc_larson",
+        "alloc_xmalloc",
+        "alloc_mixed_4_threads",
+    ] {
+        let kib: Vec<u64> = ["gort", "mimalloc", "jemalloc", "system"]
+            .iter()
+            .map(|a| peak(format!("{workload}/{a}")))
+            .collect();
+        let mib = |k: u64| format!("{:.1} MiB", k as f64 / 1024.0);
+        println!(
+            "| {workload} | {} | {} | {} | {} | {:.2} |",
+            mib(kib[0]),
+            mib(kib[1]),
+            mib(kib[2]),
+            mib(kib[3]),
+            kib[0] as f64 / kib[1] as f64
+        );
+    }
+    println!(
+        "(peak resident set of the whole process; the baseline with no workload: {:.1} MiB)\n",
+        base as f64 / 1024.0
+    );
+}
+
 criterion_group!(alloc_benches, benches);
-criterion_main!(alloc_benches);
+
+fn main() {
+    if let Ok(spec) = std::env::var(RSS_CHILD) {
+        rss_child(&spec);
+    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let listing = args.iter().any(|a| a == "--list");
+    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    if !listing && (filters.is_empty() || filters.iter().any(|f| "peak_rss".contains(f.as_str()))) {
+        report_rss();
+    }
+    alloc_benches();
+    Criterion::default().configure_from_args().final_summary();
+}
