@@ -9,8 +9,9 @@
 //! - **Large** (anything else): a span of its own from the page heap, aligned as asked, with no
 //!   cache in between (Go's `largeAlloc`).
 //! - **Free**: the page map gives the span in O(1). Large spans go straight back to the page
-//!   heap. A small object goes back to its span's bitmap if this thread's cache owns the span,
-//!   or else onto the span's remote-free list, which never blocks (`remote.rs`).
+//!   heap. A small object goes back to its span if this thread's cache owns the span (which
+//!   it does for every span it allocated from and still holds, `owned.rs`), or else onto the
+//!   span's remote-free list, which never blocks (`remote.rs`).
 //! - **Realloc** stays in place when the object's slot already fits the new size (and is not
 //!   more than twice too big), or when a large object can grow into the free pages right after
 //!   it or shrink by giving its tail back.
@@ -213,16 +214,17 @@ unsafe fn free(ptr: *mut u8) {
         match cache {
             Some(cache) if cache.token() == owner => {
                 // SAFETY: this thread's cache owns the span, and `ptr` is one of its objects.
-                unsafe { cache.free_local(span, addr) };
+                unsafe { cache.free_local(global, span, addr) };
                 return;
             }
             Some(cache) => cache.count_remote_free(class),
             None => global.counters.add(class, 0, 1),
         }
-        // SAFETY: the object is allocated in this span and freed once, here.
-        if unsafe { (*span).remote.push(ptr) } == crate::remote::Push::Rescue {
-            // SAFETY: the push asked for the rescue.
-            unsafe { global.central[class].rescue(span) };
+        // SAFETY: the object is allocated in this span and freed once, here; `after_push` gets
+        // what the push returned.
+        unsafe {
+            let push = (*span).remote.push(ptr);
+            global.central[class].after_push(span, push);
         }
     });
 }
@@ -306,7 +308,7 @@ unsafe impl GlobalAlloc for GortAlloc {
 
 /// Returns every free page to the OS now, after applying pending cross-thread frees and
 /// returning empty spans to the page heap (Go's `debug.FreeOSMemory`). Thread caches keep
-/// their current spans.
+/// the spans they own.
 ///
 /// ```
 /// gort_alloc::release_memory();

@@ -30,8 +30,8 @@
 //!   a large span in place. Otherwise, while a span is in use, it is read-only, and anyone
 //!   holding a pointer into the span may read it.
 //! - `alloc` and the allocation bitmap belong to the span's holder: the thread cache that owns
-//!   it (`owner` holds that cache's address), or the central list (under its lock) or the page
-//!   heap that has it on a list, or the collector's [`crate::gc::GcSpace`].
+//!   it (`owner` holds that cache's address; `owned.rs`), or the central list (under its lock)
+//!   or the page heap that has it on a list, or the collector's [`crate::gc::GcSpace`].
 //! - `links` belong to whichever list the span is on.
 //! - `owner` and `remote` are atomics that any thread may read or push to; `which` (which
 //!   bitmap holds the allocation bits) changes only when the holder sweeps, and markers read it.
@@ -94,6 +94,8 @@ pub(crate) struct AllocState {
     hint: usize,
     /// Objects at or above this index have never been handed out since the span was carved.
     high_water: usize,
+    /// The span is set aside on its owning cache's `full` list (`owned.rs`).
+    pub(crate) on_full: bool,
 }
 
 /// Links of the intrusive list the span is on.
@@ -145,6 +147,7 @@ impl Span {
                 allocated: 0,
                 hint: 0,
                 high_water: 0,
+                on_full: false,
             }),
             links: UnsafeCell::new(Links {
                 next: ptr::null_mut(),
@@ -228,6 +231,7 @@ impl Span {
             allocated: 0,
             hint: 0,
             high_water: 0,
+            on_full: false,
         };
         self.which.store(0, Relaxed);
         for bitmap in &self.bitmaps {
@@ -258,6 +262,7 @@ impl Span {
             allocated: 1,
             hint: 0,
             high_water: 1,
+            on_full: false,
         };
         self.which.store(0, Relaxed);
         for bitmap in &self.bitmaps {
@@ -353,14 +358,15 @@ impl Span {
         }
     }
 
-    /// Frees the object at `addr`, as the span's holder.
+    /// Frees the object at `addr`, as the span's holder. Returns true if the holder must look
+    /// at the span again: it is set aside as full (`on_full`), or it is now empty.
     ///
     /// # Safety
     ///
     /// The caller is the span's holder, the span is small, and `addr` is the start of one of
     /// its allocated objects.
     #[inline]
-    pub(crate) unsafe fn free_local(&self, addr: usize) {
+    pub(crate) unsafe fn free_local(&self, addr: usize) -> bool {
         // SAFETY: forwarded contract.
         let index = unsafe { self.object_index(addr) };
         // SAFETY: holder, per the contract.
@@ -370,6 +376,7 @@ impl Span {
         debug_assert!(value & 1 << (index % 64) != 0, "double free of {addr:#x}");
         word.store(value & !(1 << (index % 64)), Relaxed);
         alloc.allocated -= 1;
+        alloc.allocated == 0 || alloc.on_full
     }
 
     /// Applies every remote free pushed so far; returns how many there were.
