@@ -173,7 +173,8 @@ fn allocate_large(global: &Global, size: usize, align: usize, zero: bool) -> *mu
 /// `ptr` is a block currently allocated by [`GortAlloc`].
 #[inline]
 unsafe fn span_of(ptr: *mut u8) -> *mut Span {
-    let span = pagemap::lookup(ptr as usize);
+    // SAFETY: per the contract, `ptr` is a live block.
+    let span = unsafe { pagemap::lookup_block(ptr as usize) };
     debug_assert!(!span.is_null(), "{ptr:p} was not allocated by GortAlloc");
     span
 }
