@@ -18,7 +18,7 @@
 //! A thread with no usable thread-local cache (while it registers its exit hook, or during its
 //! exit) allocates through one shared cache behind a lock (`global.rs`); it is the same type.
 
-use crate::global::Global;
+use crate::global::{Global, global};
 use crate::owned::OwnedSpans;
 use crate::sizeclass::{CLASSES, NUM_CLASSES};
 use crate::span::Span;
@@ -52,20 +52,26 @@ impl MCache {
         self as *const MCache as usize
     }
 
-    /// Allocates an object of `class`; returns its address and whether it is known to be
-    /// zeroed, or `None` when the heap is out of memory.
+    /// Allocates an object of `class` from its current span: its address and whether it is
+    /// known to be zeroed, or `None` if there is no current span or it has run out.
     #[inline]
-    pub(crate) fn alloc(&mut self, global: &Global, class: usize) -> Option<(usize, bool)> {
-        if let Some(found) = self.classes[class].alloc() {
+    pub(crate) fn alloc_fast(&mut self, class: usize) -> Option<(usize, bool)> {
+        let found = self.classes[class].alloc();
+        if found.is_some() {
             self.allocs[class] += 1;
-            return Some(found);
         }
-        self.refill(global, class)
+        found
+    }
+
+    /// Allocates an object of `class`; `None` when the heap is out of memory.
+    pub(crate) fn alloc(&mut self, class: usize) -> Option<(usize, bool)> {
+        self.alloc_fast(class).or_else(|| self.refill(class))
     }
 
     /// The slow path of [`MCache::alloc`]: find a span with a free object.
     #[cold]
-    fn refill(&mut self, global: &Global, class: usize) -> Option<(usize, bool)> {
+    fn refill(&mut self, class: usize) -> Option<(usize, bool)> {
+        let global = global()?;
         global
             .counters
             .add(class, self.allocs[class], self.frees[class]);
@@ -85,15 +91,28 @@ impl MCache {
     ///
     /// `span.owner` is this cache's token and `addr` is an allocated object of it.
     #[inline]
-    pub(crate) unsafe fn free_local(&mut self, global: &Global, span: *mut Span, addr: usize) {
+    pub(crate) unsafe fn free_local(&mut self, span: *mut Span, addr: usize) {
         // SAFETY: per the contract, we are the span's holder.
         unsafe {
             let class = (*span).extent().class;
             self.frees[class] += 1;
             if (*span).free_local(addr) {
-                self.classes[class].after_free(span, &global.heap);
+                self.after_free(span, class);
             }
         }
+    }
+
+    /// The slow path of [`MCache::free_local`]: the span changes place (`owned.rs`).
+    ///
+    /// # Safety
+    ///
+    /// As for [`MCache::free_local`], after the object's free.
+    #[cold]
+    unsafe fn after_free(&mut self, span: *mut Span, class: usize) {
+        // SAFETY: an object was allocated, so the state exists.
+        let global = unsafe { global().unwrap_unchecked() };
+        // SAFETY: forwarded contract.
+        unsafe { self.classes[class].after_free(span, &global.heap) };
     }
 
     /// Hands every span back to the central lists and flushes the counts.

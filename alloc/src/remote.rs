@@ -25,7 +25,7 @@
 //!   the freed object can be found again. Exactly one pusher sees `DETACHED`, so a span is
 //!   rescued once. If the head was `WATCHED`, the push clears that flag the same way and the
 //!   pusher is told to *notify*: bump the class's notification counter
-//!   ([`crate::central::Central::notify`]), which tells owners that some full span of theirs
+//!   ([`crate::central::Central::after_push`]), which tells owners that some full span of theirs
 //!   may have room again. The counter is only a hint: a stale notification costs an owner one
 //!   look at its full list, never a wrong answer.
 //! - [`take`](RemoteFree::take), by the span's one holder (its owning cache, or the central
