@@ -230,8 +230,6 @@ unsafe fn free(ptr: *mut u8) {
 #[cold]
 #[inline(never)]
 unsafe fn free_slow(span: *mut Span, ptr: *mut u8) {
-    // SAFETY: a block was allocated, so the state exists.
-    let global = unsafe { global().unwrap_unchecked() };
     // SAFETY: the span is in use and we hold a pointer into it.
     let (class, state, gc) = unsafe {
         let e = (*span).extent();
@@ -242,14 +240,11 @@ unsafe fn free_slow(span: *mut Span, ptr: *mut u8) {
         "not a malloc block (GC objects are swept)"
     );
     if state == State::Large {
-        // SAFETY: as above.
-        let bytes = unsafe { (*span).extent().elem_size };
-        global.counters.frees[0].fetch_add(1, Relaxed);
-        global.counters.large_bytes.fetch_sub(bytes, Relaxed);
-        // SAFETY: the one object of the span is freed, so the span holds nothing live.
-        unsafe { global.heap.free(span) };
-        return;
+        // SAFETY: forwarded contract.
+        return unsafe { free_large(span) };
     }
+    // SAFETY: a block was allocated, so the state exists.
+    let global = unsafe { global().unwrap_unchecked() };
     local::with_cache(|cache| match cache {
         Some(cache) => cache.count_remote_free(class),
         None => global.counters.add(class, 0, 1),
@@ -260,6 +255,24 @@ unsafe fn free_slow(span: *mut Span, ptr: *mut u8) {
         let push = (*span).remote.push(ptr);
         global.central[class].after_push(span, push);
     }
+}
+
+/// Frees a large block: its span goes back to the page heap.
+///
+/// # Safety
+///
+/// `span` is a large span in use whose one object is being freed, once.
+#[cold]
+#[inline(never)]
+unsafe fn free_large(span: *mut Span) {
+    // SAFETY: a block was allocated, so the state exists.
+    let global = unsafe { global().unwrap_unchecked() };
+    // SAFETY: the span is in use until the heap takes it below.
+    let bytes = unsafe { (*span).extent().elem_size };
+    global.counters.frees[0].fetch_add(1, Relaxed);
+    global.counters.large_bytes.fetch_sub(bytes, Relaxed);
+    // SAFETY: the one object of the span is freed, so the span holds nothing live.
+    unsafe { global.heap.free(span) };
 }
 
 /// Resizes in place if the block allows it (module docs); false if it must move.

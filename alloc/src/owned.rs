@@ -46,7 +46,10 @@
 //! # Cost
 //!
 //! Allocation and local frees touch only the current span and, on the transitions above, these
-//! lists. The look through `full` after a notification is linear in its length. mimalloc
+//! lists. The look through `full` after a notification is linear in its length, and the
+//! counter is per class, not per owner: remote frees into other threads' watched spans of the
+//! class also send this cache looking. A thread that holds very many full spans of a class in
+//! which other threads keep freeing remotely pays for it at each refill. mimalloc
 //! instead has the remote freer push the span itself onto its owner's "delayed free" list;
 //! that needs a per-thread record a freer can reach safely after the owner has exited, which
 //! the counter, being only a hint, does not.
