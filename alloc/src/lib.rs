@@ -54,8 +54,11 @@
 //!   span), a central list, the page heap, or a collector space. Only the holder reads or
 //!   writes its allocation state; everyone else may only push onto its remote-free list.
 //! - A thread cache gives a span up only when the span is empty (beyond the one it keeps per
-//!   class) or when its thread exits, so every free by the thread that allocated an object,
-//!   while that thread lives, is local.
+//!   class) or when its thread exits, so every free by the thread that allocated an object
+//!   through its own cache, while that thread lives, is local.
+//! - Only small malloc spans ever carry a thread cache's address in `owner` (large spans carry
+//!   0, collector spans a value no cache has), and a cache carries spans only while its thread
+//!   can use it (`local.rs`): so "`owner` is my cache" is the whole test of the free fast path.
 //! - A span's geometry changes only under the page heap's lock, while no one else can reach it.
 //! - Every page of a span in use maps to that span in the page map; a free span maps its first
 //!   and last page, which is all coalescing needs.

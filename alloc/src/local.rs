@@ -93,18 +93,23 @@ pub(crate) fn with_cache<R>(f: impl FnOnce(Option<&mut MCache>) -> R) -> R {
     let local = unsafe { &*local };
     match local.state.get() {
         ACTIVE => {}
-        UNBOUND => {
-            local.state.set(REGISTERING);
-            let registered = EXIT.try_with(|_| ()).is_ok();
-            local.state.set(if registered { ACTIVE } else { EXITED });
-            if !registered {
-                return f(None);
-            }
-        }
+        UNBOUND if register(local) => {}
         _ => return f(None),
     }
     // SAFETY: the state is `ACTIVE` and `f` does not allocate through the global allocator, so
     // no other `with_cache` call on this thread borrows the cache meanwhile; the exit
     // destructor runs only after this thread's code.
     f(Some(unsafe { &mut *local.cache.get() }))
+}
+
+/// Registers the exit hook of an `UNBOUND` thread (module docs); true if the cache is now
+/// `ACTIVE`. Out of line: it runs once per thread, and inlined it would cost every caller of
+/// [`with_cache`] registers to save.
+#[cold]
+#[inline(never)]
+fn register(local: &Local) -> bool {
+    local.state.set(REGISTERING);
+    let registered = EXIT.try_with(|_| ()).is_ok();
+    local.state.set(if registered { ACTIVE } else { EXITED });
+    registered
 }
