@@ -1,30 +1,33 @@
-//! Thread caches: one span per size class, owned by one thread (Go's `mcache`, TCMalloc's
-//! `ThreadCache`).
+//! Thread caches: the spans a thread allocates from, per size class (Go's `mcache`, TCMalloc's
+//! `ThreadCache`, mimalloc's thread-local heap).
 //!
-//! The fast path of an allocation is: index the cache by class, search the span's allocation
-//! bitmap for a free bit, set it, return. A free of an object whose span this cache owns
-//! clears its bit. Neither takes a lock or a read-modify-write atomic: the span belongs to this
+//! The fast path of an allocation is: index the cache by class, take an object from the
+//! class's current span, return. A free of an object whose span this cache owns goes back to
+//! that span. Neither takes a lock or a read-modify-write atomic: the span belongs to this
 //! cache alone (its `owner` word holds the cache's address, which is how a freeing thread tells
-//! that it is the owner). Counting happens in plain per-cache integers (see `stats.rs`).
+//! that it is the owner). A cache owns every span it allocated from until the span is empty or
+//! the thread exits, so a thread's frees into its own objects are always local; `owned.rs`
+//! keeps those spans, class by class. Counting happens in plain per-cache integers (see
+//! `stats.rs`).
 //!
-//! When the span is exhausted, [`MCache::refill`] first applies the frees other threads pushed
-//! onto it (`remote.rs`); if that frees nothing, it parks the span on the class's central list
-//! as full and takes another span from there ([`crate::central::Central::take`]). When the
-//! thread exits, [`MCache::flush`] hands every span back (`local.rs` runs it).
+//! When the current span is exhausted, [`MCache::refill`] finds another one
+//! ([`OwnedSpans::refill`]: remote frees first, then the cache's other spans, then the class's
+//! central list). When the thread exits, [`MCache::flush`] hands every span back (`local.rs`
+//! runs it).
 //!
 //! A thread with no usable thread-local cache (while it registers its exit hook, or during its
 //! exit) allocates through one shared cache behind a lock (`global.rs`); it is the same type.
 
-use crate::global::Global;
+use crate::global::{Global, global};
+use crate::owned::OwnedSpans;
 use crate::sizeclass::{CLASSES, NUM_CLASSES};
 use crate::span::Span;
 use crate::stats::ClassStats;
-use std::ptr;
 
 /// A thread's cache (see the module docs).
 #[derive(Debug)]
 pub(crate) struct MCache {
-    spans: [*mut Span; NUM_CLASSES],
+    classes: [OwnedSpans; NUM_CLASSES],
     allocs: [u64; NUM_CLASSES],
     frees: [u64; NUM_CLASSES],
 }
@@ -37,7 +40,7 @@ impl MCache {
     /// An empty cache.
     pub(crate) const fn new() -> MCache {
         MCache {
-            spans: [ptr::null_mut(); NUM_CLASSES],
+            classes: [const { OwnedSpans::new() }; NUM_CLASSES],
             allocs: [0; NUM_CLASSES],
             frees: [0; NUM_CLASSES],
         }
@@ -49,53 +52,37 @@ impl MCache {
         self as *const MCache as usize
     }
 
-    /// Allocates an object of `class`; returns its address and whether it is known to be
-    /// zeroed, or `None` when the heap is out of memory.
+    /// Allocates an object of `class` from its current span: its address and whether it is
+    /// known to be zeroed, or `None` if there is no current span or it has run out.
     #[inline]
-    pub(crate) fn alloc(&mut self, global: &Global, class: usize) -> Option<(usize, bool)> {
-        let span = self.spans[class];
-        if !span.is_null() {
-            // SAFETY: this cache owns its spans.
-            if let Some(found) = unsafe { (*span).alloc_object() } {
-                self.allocs[class] += 1;
-                return Some(found);
-            }
+    pub(crate) fn alloc_fast(&mut self, class: usize) -> Option<(usize, bool)> {
+        let found = self.classes[class].alloc();
+        if found.is_some() {
+            self.allocs[class] += 1;
         }
-        self.refill(global, class)
+        found
     }
 
-    /// The slow path of [`MCache::alloc`]: drain or replace the exhausted span.
+    /// Allocates an object of `class`; `None` when the heap is out of memory.
+    pub(crate) fn alloc(&mut self, class: usize) -> Option<(usize, bool)> {
+        self.alloc_fast(class).or_else(|| self.refill(class))
+    }
+
+    /// The slow path of [`MCache::alloc`]: find a span with a free object.
     #[cold]
-    fn refill(&mut self, global: &Global, class: usize) -> Option<(usize, bool)> {
-        let span = self.spans[class];
-        if !span.is_null() {
-            loop {
-                // SAFETY: this cache owns the span.
-                if unsafe { (*span).drain_remote() } > 0 {
-                    self.allocs[class] += 1;
-                    // SAFETY: as above; it now has free objects.
-                    return unsafe { (*span).alloc_object() };
-                }
-                // SAFETY: owned and full.
-                if unsafe { global.central[class].park_full(span) } {
-                    break;
-                }
-            }
-            self.spans[class] = ptr::null_mut();
-        }
+    fn refill(&mut self, class: usize) -> Option<(usize, bool)> {
+        let global = global()?;
         global
             .counters
             .add(class, self.allocs[class], self.frees[class]);
         self.allocs[class] = 0;
         self.frees[class] = 0;
-        let span = global.central[class].take(&global.heap, self.token());
-        if span.is_null() {
+        let token = self.token();
+        if !self.classes[class].refill(&global.central[class], &global.heap, token) {
             return None;
         }
-        self.spans[class] = span;
         self.allocs[class] += 1;
-        // SAFETY: `take` hands over a span with a free object, owned by this cache.
-        unsafe { (*span).alloc_object() }
+        self.classes[class].alloc()
     }
 
     /// Frees `addr`, an object of `span`, which this cache owns.
@@ -107,20 +94,31 @@ impl MCache {
     pub(crate) unsafe fn free_local(&mut self, span: *mut Span, addr: usize) {
         // SAFETY: per the contract, we are the span's holder.
         unsafe {
-            (*span).free_local(addr);
-            self.frees[(*span).extent().class] += 1;
+            let class = (*span).extent().class;
+            self.frees[class] += 1;
+            if (*span).free_local(addr) {
+                self.after_free(span, class);
+            }
         }
+    }
+
+    /// The slow path of [`MCache::free_local`]: the span changes place (`owned.rs`).
+    ///
+    /// # Safety
+    ///
+    /// As for [`MCache::free_local`], after the object's free.
+    #[cold]
+    unsafe fn after_free(&mut self, span: *mut Span, class: usize) {
+        // SAFETY: an object was allocated, so the state exists.
+        let global = unsafe { global().unwrap_unchecked() };
+        // SAFETY: forwarded contract.
+        unsafe { self.classes[class].after_free(span, &global.heap) };
     }
 
     /// Hands every span back to the central lists and flushes the counts.
     pub(crate) fn flush(&mut self, global: &Global) {
         for class in 1..NUM_CLASSES {
-            let span = self.spans[class];
-            if !span.is_null() {
-                self.spans[class] = ptr::null_mut();
-                // SAFETY: the cache owns the span and gives it up.
-                unsafe { global.central[class].give_back(&global.heap, span) };
-            }
+            self.classes[class].give_back(&global.central[class], &global.heap);
             global
                 .counters
                 .add(class, self.allocs[class], self.frees[class]);

@@ -1,9 +1,9 @@
 //! Central lists: the spans of one size class that no thread cache owns (Go's `mcentral`).
 //!
-//! A thread cache holds one span per class and allocates from it alone. When that span has no
-//! free object left, the cache gives it to the class's central list and takes another, a
-//! whole span (tens to hundreds of objects) at a time: the central lock is taken once per span,
-//! not once per object.
+//! A thread cache keeps every span it allocated from until the span is empty or the thread
+//! exits (`owned.rs`). When it has no span with a free object, it takes one from the class's
+//! central list, a whole span (tens to hundreds of objects) at a time: the central lock is
+//! taken once per span, not once per object. Spans come back here when their owner exits.
 //!
 //! # The two lists
 //!
@@ -26,14 +26,22 @@
 //!   span goes to the page heap, a full one is parked, any other goes on `partial`.
 //! - [`reclaim`](Central::reclaim): applies the remote frees of the partial spans and returns
 //!   the empty ones to the page heap (run by `gort_alloc::release_memory`).
+//! - [`after_push`](Central::after_push): a remote free that found a span watched on its owner's full
+//!   list (`remote.rs`) bumps the class's notification counter; owners compare it with the
+//!   value they last saw ([`notifications`](Central::notifications)) before taking a span from
+//!   here, and look through their full list when it moved. The bump is a `Release` read-modify-
+//!   write after the push, and the owner's read is `Acquire`, so an owner that sees the bump
+//!   also sees the pushed object on the span.
 //!
 //! A span with no live object can be returned to the page heap without fear of a late remote
 //! free: a remote free needs a live object of the span, and every live object is counted in
 //! `allocated` until its free has been drained.
 
 use crate::heap::Heap;
-use crate::loom::atomic::Ordering::Relaxed;
+use crate::loom::atomic::AtomicUsize;
+use crate::loom::atomic::Ordering::{Acquire, Relaxed, Release};
 use crate::loom::{Mutex, lock};
+use crate::remote::Push;
 use crate::sizeclass::{CLASSES, PAGE_SIZE};
 use crate::span::{Span, SpanList};
 
@@ -42,6 +50,8 @@ use crate::span::{Span, SpanList};
 pub(crate) struct Central {
     class: usize,
     lists: Mutex<Lists>,
+    /// Remote frees that found a span of this class watched on its owner's full list.
+    notified: AtomicUsize,
 }
 
 #[derive(Debug)]
@@ -59,6 +69,7 @@ impl Central {
                 partial: SpanList::new(),
                 full: SpanList::new(),
             }),
+            notified: AtomicUsize::new(0),
         }
     }
 
@@ -116,7 +127,7 @@ impl Central {
     /// # Safety
     ///
     /// The caller's push on the span's remote list returned `Push::Rescue`.
-    pub(crate) unsafe fn rescue(&self, span: *mut Span) {
+    unsafe fn rescue(&self, span: *mut Span) {
         let mut lists = lock(&self.lists);
         // SAFETY: a detached span is on `full` (it was linked before it was detached, under this
         // lock), and only the one rescuer moves it.
@@ -124,6 +135,30 @@ impl Central {
             lists.full.remove(span);
             lists.partial.push(span);
         }
+    }
+
+    /// Does what a remote free's push asked for (`remote.rs`): rescue a parked span or notify
+    /// the owners of watched ones.
+    ///
+    /// # Safety
+    ///
+    /// `push` is what the caller's push onto `span`'s remote list returned.
+    #[inline]
+    pub(crate) unsafe fn after_push(&self, span: *mut Span, push: Push) {
+        match push {
+            Push::Done => {}
+            // SAFETY: the push asked for the rescue.
+            Push::Rescue => unsafe { self.rescue(span) },
+            Push::Notify => {
+                self.notified.fetch_add(1, Release);
+            }
+        }
+    }
+
+    /// The notification counter (module docs).
+    #[inline]
+    pub(crate) fn notifications(&self) -> usize {
+        self.notified.load(Acquire)
     }
 
     /// Takes back a span from an owner that goes away.

@@ -537,7 +537,9 @@ pub(crate) fn pages_for(bytes: usize) -> Option<usize> {
 #[cfg(all(test, not(gort_loom)))]
 mod tests {
     use super::*;
-    use crate::arena::PAGES_PER_ARENA;
+    use crate::arena::ARENA_SIZE;
+
+    const PAGES_PER_ARENA: usize = ARENA_SIZE >> PAGE_SHIFT;
 
     fn extent(span: *mut Span) -> (usize, usize) {
         // SAFETY: the tests only inspect spans they hold.

@@ -11,18 +11,24 @@
 //!    classes, from 8 B to 32 KiB, chosen so that rounding wastes under 1/8 of the object above
 //!    128 B and a span's tail under 1/8 of the span. The table is generated at compile time
 //!    and checked, waste columns included, by a test, as Go's `sizeclasses.go` is.
-//! 2. **Spans** (`span.rs`). A span is a run of 8 KiB pages carved into objects of one class,
-//!    with an allocation bitmap and a mark bitmap (Go's `mspan`, `allocBits`, `gcmarkBits`).
-//! 3. **The thread cache** (`cache.rs`, Go's `mcache`): one span per class per thread. Allocating
-//!    is finding a clear bit in that span's bitmap; no lock, no atomic read-modify-write.
+//! 2. **Spans** (`span.rs`). A span is a run of 8 KiB pages carved into objects of one class
+//!    (Go's `mspan`). Its free objects are threaded into a free list through their first word,
+//!    in front of the never-used tail of the span (mimalloc's page free list). Collector spans
+//!    also keep an allocation bitmap and a mark bitmap (Go's `allocBits`, `gcmarkBits`).
+//! 3. **The thread cache** (`cache.rs`, Go's `mcache`; `owned.rs`): per class, the span the
+//!    thread allocates from, plus every other span it allocated from and still has live objects
+//!    in (mimalloc's per-thread pages). Allocating pops the current span's free list; freeing
+//!    into any owned span pushes onto that span's list. No lock, no atomic read-modify-write.
 //! 4. **Central lists** (`central.rs`, Go's `mcentral`): per class, the spans no cache owns;
-//!    caches trade whole spans with them, under one lock per class.
+//!    a cache takes a whole span from them when it has none with a free object, and gives all
+//!    of its spans back when its thread exits. One lock per class.
 //! 5. **The page heap** (`heap.rs`, Go's `mheap`): free page runs by length, coalesced on free,
 //!    given back to the OS with `madvise` once long free; it grows by 64 MiB arenas mapped
 //!    wherever the kernel likes (`arena/`): a sparse heap, as Go's since 1.11.
-//! 6. **The page map** (`pagemap.rs`, Go's `mheap.arenas`): a radix map over the 48-bit address
-//!    space giving any heap address's span in three loads. Frees, `realloc` and the
-//!    collector's interior-pointer lookups go through it.
+//! 6. **The page map** (`pagemap.rs`, Go's `mheap.arenas`): a two-level map over the 48-bit
+//!    address space (a flat static root of 64 MiB regions, then a span per page) giving any
+//!    heap address's span in two loads. Frees, `realloc` and the collector's interior-pointer
+//!    lookups go through it.
 //!
 //! Large objects (above 32 KiB, or aligned above a page) skip the first four levels and take
 //! a span of their own from the page heap.
@@ -32,15 +38,27 @@
 //! Go never frees explicitly; its sweeper does. A `GlobalAlloc` frees on whatever thread drops
 //! the value, often not the one that allocated it. Following mimalloc's thread-free lists,
 //! such a free pushes the object onto its span's lock-free remote-free list (`remote.rs`); the
-//! owner applies those frees in bulk when its span runs out. A full span parked on its central
-//! list is marked detached, and the first remote free into it moves it back to the partial list,
-//! so no free is lost and no owner is ever blocked by another thread's free.
+//! owner applies those frees in bulk when the span becomes its current one or runs out. A
+//! thread's frees into spans its own cache owns are never remote, since the cache keeps every
+//! span it allocated from (`owned.rs`). Spans nobody looks at carry a flag in their remote
+//! list, and the first remote free into one acts on it: a full span parked on its central list
+//! is *detached*, and that free moves it back to the partial list; a full span set aside on
+//! its owner's full list is *watched*, and that free bumps the class's notification counter,
+//! which sends the owner looking through its full list before it takes a new span. No free is
+//! lost and no owner is ever blocked by another thread's free.
 //!
 //! # Invariants
 //!
-//! - A span has exactly one holder at a time: a thread cache (its `owner` word), a central list,
-//!   the page heap, or a collector space. Only the holder reads or writes its allocation state;
-//!   everyone else may only push onto its remote-free list.
+//! - A span has exactly one holder at a time: a thread cache (its `owner` word; the span is
+//!   then the class's current span, on the cache's partial or full list, or its one kept empty
+//!   span), a central list, the page heap, or a collector space. Only the holder reads or
+//!   writes its allocation state; everyone else may only push onto its remote-free list.
+//! - A thread cache gives a span up only when the span is empty (beyond the one it keeps per
+//!   class) or when its thread exits, so every free by the thread that allocated an object
+//!   through its own cache, while that thread lives, is local.
+//! - Only small malloc spans ever carry a thread cache's address in `owner` (large spans carry
+//!   0, collector spans a value no cache has), and a cache carries spans only while its thread
+//!   can use it (`local.rs`): so "`owner` is my cache" is the whole test of the free fast path.
 //! - A span's geometry changes only under the page heap's lock, while no one else can reach it.
 //! - Every page of a span in use maps to that span in the page map; a free span maps its first
 //!   and last page, which is all coalescing needs.
@@ -58,14 +76,34 @@
 //! - **Go's tiny allocator** (several sub-16-byte objects packed into one 16-byte block): with
 //!   explicit frees the block could only be freed once every part is, which needs a count per
 //!   block. Requests under 16 B use the 8- and 16-byte classes instead.
-//! - **Per-object free lists threaded through the objects** (TCMalloc, mimalloc): the
-//!   collector needs allocation bits anyway, a bitmap search over at most 16 words is short,
-//!   and it keeps the allocator's metadata out of the objects, where a stray write would
-//!   corrupt it.
+//! - **Allocating by searching a bitmap** (gort's first version, after Go's `nextFreeFast`):
+//!   it kept the allocator's metadata out of the objects, where a stray write (a use after
+//!   free) can corrupt it, and the collector needs allocation bits anyway. Measured, it cost
+//!   about 50 instructions per allocation and an index computation and a bitmap-word update
+//!   per free, against two loads and a store for a free-list pop and a push; the free list took a
+//!   single-threaded free+allocate step from 221 to 157 instructions (callgrind). Malloc spans
+//!   now use free lists only; collector spans keep their bitmaps beside the list, set at
+//!   allocation and rebuilt into the list at sweep, so the collector's view is unchanged. The
+//!   price is the one above: a write through a dangling pointer into a free object can
+//!   corrupt a list (mimalloc encodes its links against this; gort does not yet).
+//! - **A three-level page map** (gort's first version, a small static root): about 17
+//!   instructions and three dependent loads per free, where the flat 32 MiB root, which costs
+//!   only the pages of it that are touched, needs two loads and no checks (churn step 157 ->
+//!   144 instructions). **A span table in each arena's header**, found by masking the address,
+//!   would save one more load, but an arena-sized or larger span crosses arena boundaries
+//!   (adjacent arenas coalesce), so the header would sit inside someone's object.
 //! - **One contiguous reservation** (Go before 1.11): it fails when something else maps inside
 //!   the range, and caps the heap.
 //! - **`MADV_FREE`**: cheaper, but released pages would no longer read as zero, and they would
 //!   stay in the resident set until the kernel is short of memory.
+//! - **One span per class per thread** (Go's `mcache`, gort's first version): a span that
+//!   filled up went back to its central list, so the thread's later frees into it were remote
+//!   (an atomic CAS each) and its objects unusable until the span came back. In single-threaded
+//!   churn most frees took that path. The cache now keeps its spans (`owned.rs`).
+//! - **mimalloc's delayed-free list** (a remote freer pushes a full span onto its owner's
+//!   list): the freer would need a per-thread record that stays valid after the owner exits.
+//!   A class-wide notification counter is only a hint and needs no such record; its price is
+//!   a linear look through the owner's full list after a notification.
 //! - **A lock-free central list**: the central lock is taken once per span (tens to hundreds of
 //!   objects), and the spans' remote lists already keep cross-thread frees off it.
 //!
@@ -79,7 +117,8 @@
 //! - `tests/global.rs`: `GortAlloc` as the `#[global_allocator]` of a test binary: std
 //!   collections, multithreaded churn with cross-thread frees, threads that exit while others
 //!   still free their blocks.
-//! - `loom_alloc.rs`: loom models of the remote-free list and of a full span's parking
+//! - `loom_alloc.rs`: loom models of the remote-free list, of a full span's parking, and of
+//!   an owner's watched full spans racing remote frees
 //!   (`RUSTFLAGS="--cfg gort_loom" cargo test -p gort-alloc --lib --release`).
 //! - miri: `MIRIFLAGS=-Zmiri-ignore-leaks cargo +nightly miri test -p gort-alloc --lib` runs
 //!   the unit tests with `mmap` replaced by the system allocator (`arena/os.rs`); the
@@ -103,6 +142,7 @@ mod local;
 mod loom;
 #[cfg(all(test, gort_loom))]
 mod loom_alloc;
+mod owned;
 mod pagemap;
 mod remote;
 mod sizeclass;

@@ -1,6 +1,7 @@
 //! Loom models of the protocols threads run against each other inside the allocator: the
-//! remote-free list (`remote.rs`), and a span's hand-over to its central list (parked as full,
-//! or given back by an exiting thread) racing a remote free and a refill (`central.rs`).
+//! remote-free list (`remote.rs`), a span's hand-over to its central list (parked as full,
+//! or given back by an exiting thread) racing a remote free and a refill (`central.rs`), and
+//! an owner's watched full spans racing remote frees (`owned.rs`).
 //!
 //! Run with `RUSTFLAGS="--cfg gort_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p gort-alloc --lib
 //! --release`. Each model's comment gives the bound it was run at and how long it took, release
@@ -8,11 +9,16 @@
 
 use crate::central::Central;
 use crate::heap::Heap;
+use crate::owned::OwnedSpans;
 use crate::remote::{self, Push, RemoteFree};
 use crate::sizeclass::class_of;
+use crate::span::Span;
 use loom::sync::Arc;
 use loom::thread;
 use std::collections::BTreeSet;
+
+/// The token of the model's owning cache.
+const OWNER: usize = 0x10;
 
 /// Three 8-byte objects for the lists to link, addressed as integers so they cross threads.
 fn objects() -> (Box<[u64; 3]>, [usize; 3]) {
@@ -27,10 +33,10 @@ fn collect(first: *mut u8, into: &mut BTreeSet<usize>) {
     unsafe { remote::for_each(first, |o| assert!(into.insert(o as usize), "seen twice")) };
 }
 
-/// Two threads free into a span while its owner drains it and parks it once it sees it
-/// empty (the owner's loop in `MCache::refill`). Every object ends up either drained by the
-/// owner or on the list exactly once, and a span parked while frees still come in is rescued
-/// exactly once.
+/// Two threads free into a span while its holder drains it and parks it once it sees it
+/// empty (the loop of `Central::give_back`; `OwnedSpans::refill` watches the same way). Every
+/// object ends up either drained by the holder or on the list exactly once, and a span parked
+/// while frees still come in is rescued exactly once.
 // LOOM_MAX_PREEMPTIONS=3: 0.06 s (818 executions), 2026-11-23; at 2: 231 executions
 #[test]
 fn remote_frees_race_the_owner_parking_the_span() {
@@ -80,7 +86,6 @@ fn remote_frees_race_the_owner_parking_the_span() {
 // LOOM_MAX_PREEMPTIONS=3: 0.05 s (419 executions), 2026-11-23; at 2: 128 executions
 #[test]
 fn parking_a_full_span_races_a_remote_free_and_a_refill() {
-    const OWNER: usize = 0x10;
     const REFILLER: usize = 0x20;
     loom::model(|| {
         let class = class_of(8192, 8); // one object per span
@@ -95,10 +100,11 @@ fn parking_a_full_span_races_a_remote_free_and_a_refill() {
             let central = Arc::clone(&central);
             thread::spawn(move || {
                 let span = span_addr as *mut crate::span::Span;
-                // SAFETY: the object is live and freed once, here.
-                if unsafe { (*span).remote.push(object as *mut u8) } == Push::Rescue {
-                    // SAFETY: the push asked for it.
-                    unsafe { central.rescue(span) };
+                // SAFETY: the object is live and freed once, here; `after_push` gets what the
+                // push returned.
+                unsafe {
+                    let push = (*span).remote.push(object as *mut u8);
+                    central.after_push(span, push);
                 }
             })
         };
@@ -152,7 +158,6 @@ fn parking_a_full_span_races_a_remote_free_and_a_refill() {
 // LOOM_MAX_PREEMPTIONS=3: 0.001 s (7 executions), 2026-11-23; at 2: 7 executions
 #[test]
 fn an_exiting_owner_gives_back_a_span_while_another_thread_frees_into_it() {
-    const OWNER: usize = 0x10;
     const NEXT: usize = 0x30;
     loom::model(|| {
         let class = class_of(12288, 8); // two objects per span
@@ -169,10 +174,11 @@ fn an_exiting_owner_gives_back_a_span_while_another_thread_frees_into_it() {
             let central = Arc::clone(&central);
             thread::spawn(move || {
                 let span = span_addr as *mut crate::span::Span;
-                // SAFETY: the object is live and freed once, here.
-                if unsafe { (*span).remote.push(freed as *mut u8) } == Push::Rescue {
-                    // SAFETY: the push asked for it.
-                    unsafe { central.rescue(span) };
+                // SAFETY: the object is live and freed once, here; `after_push` gets what the
+                // push returned.
+                unsafe {
+                    let push = (*span).remote.push(freed as *mut u8);
+                    central.after_push(span, push);
                 }
             })
         };
@@ -192,5 +198,113 @@ fn an_exiting_owner_gives_back_a_span_while_another_thread_frees_into_it() {
                 "{kept:#x} is still allocated"
             );
         }
+    });
+}
+
+/// An owner with a span of two objects, `a` and `b`, both allocated, about to run out.
+struct TwoObjectOwner {
+    heap: Arc<Heap>,
+    central: Arc<Central>,
+    spans: OwnedSpans,
+    span: *mut Span,
+    a: usize,
+    b: usize,
+}
+
+impl TwoObjectOwner {
+    fn new() -> TwoObjectOwner {
+        let class = class_of(12288, 8); // two objects per span
+        let heap = Arc::new(Heap::new());
+        let central = Arc::new(Central::new(class));
+        let mut spans = OwnedSpans::new();
+        assert!(spans.refill(&central, &heap, OWNER));
+        let (a, _) = spans.alloc().unwrap();
+        let (b, _) = spans.alloc().unwrap();
+        let span = crate::pagemap::lookup(a);
+        TwoObjectOwner {
+            heap,
+            central,
+            spans,
+            span,
+            a,
+            b,
+        }
+    }
+
+    /// A thread that frees `a` remotely.
+    fn remote_free_a(&self) -> thread::JoinHandle<()> {
+        let central = Arc::clone(&self.central);
+        let (span, a) = (self.span as usize, self.a);
+        thread::spawn(move || {
+            let span = span as *mut Span;
+            // SAFETY: `a` is live and freed once, here; `after_push` gets what the push returned.
+            unsafe {
+                let push = (*span).remote.push(a as *mut u8);
+                central.after_push(span, push);
+            }
+        })
+    }
+
+    /// The next `n` objects the owner allocates.
+    fn allocate(&mut self, n: usize) -> BTreeSet<usize> {
+        (0..n)
+            .map(|_| match self.spans.alloc() {
+                Some((addr, _)) => addr,
+                None => {
+                    assert!(self.spans.refill(&self.central, &self.heap, OWNER));
+                    self.spans.alloc().unwrap().0
+                }
+            })
+            .collect()
+    }
+}
+
+/// The owner sets its exhausted span aside, watched, on its full list while another thread
+/// frees an object of it. The freed object is allocated again within the next span's worth of
+/// allocations: either the watch failed and the owner kept the span, or the free notified the
+/// class and the owner's next refill looks through its full list.
+// LOOM_MAX_PREEMPTIONS=3: 0.01 s (23 executions), 2026-11-23; at 2: 17 executions
+#[test]
+fn a_remote_free_into_a_span_set_aside_as_full_is_found_again() {
+    loom::model(|| {
+        let mut owner = TwoObjectOwner::new();
+        let freer = owner.remote_free_a();
+        let first = owner.allocate(1);
+        freer.join().unwrap();
+        let mut all = first;
+        all.extend(owner.allocate(2));
+        assert!(
+            all.contains(&owner.a),
+            "the remotely freed object came back"
+        );
+        assert!(
+            !all.contains(&owner.b),
+            "the live object was not handed out"
+        );
+        assert_eq!(all.len(), 3);
+    });
+}
+
+/// The owner frees `b` into its span set aside as full (taking it off the full list and
+/// clearing the watch) while another thread frees `a` into it remotely. Both objects come back,
+/// once each, after the objects of the owner's new current span.
+// LOOM_MAX_PREEMPTIONS=3: 0.01 s (7 executions), 2026-11-23; at 2: 7 executions
+#[test]
+fn a_local_free_into_a_watched_span_races_a_remote_free() {
+    loom::model(|| {
+        let mut owner = TwoObjectOwner::new();
+        let fresh = owner.allocate(1); // sets the span aside, starts a new one
+        assert!(!fresh.contains(&owner.a) && !fresh.contains(&owner.b));
+        let freer = owner.remote_free_a();
+        // SAFETY: the owner holds the span and `b` is live.
+        unsafe {
+            if (*owner.span).free_local(owner.b) {
+                owner.spans.after_free(owner.span, &owner.heap);
+            }
+        }
+        freer.join().unwrap();
+        let next = owner.allocate(3);
+        assert_eq!(next.len(), 3);
+        assert!(next.contains(&owner.a) && next.contains(&owner.b));
     });
 }

@@ -1,19 +1,23 @@
 //! The page map: for any heap address, the span that owns its page, in O(1) (Go's
-//! `mheap.arenas` radix map and `heapArena.spans`).
+//! `mheap.arenas` map and `heapArena.spans`).
 //!
-//! Addresses are 48 bits (x86-64 and AArch64 user space). The map has three levels:
+//! Addresses are 48 bits (x86-64 and AArch64 user space). The map has two levels, as Go's has
+//! on 64-bit Linux (`arenaL1Bits = 0`):
 //!
 //! ```text
-//!  47          37 36                  26 25                13 12          0
-//! +--------------+----------------------+--------------------+-------------+
-//! |  root index  |      node index      |  page in arena     | byte offset |
-//! +--------------+----------------------+--------------------+-------------+
-//!    ROOT[2^11] ──> Node[2^11] ──> ArenaPages[8192] ──> *Span
+//!  47                          26 25                13 12          0
+//! +------------------------------+--------------------+-------------+
+//! |         region index         |  page in region    | byte offset |
+//! +------------------------------+--------------------+-------------+
+//!    ROOT[2^22] ──> RegionPages[8192] ──> *Span
 //! ```
 //!
-//! The root is a static array; nodes and per-arena page arrays are mapped from the OS when an
-//! arena is registered (they read as null until then), so an unused part of the address space
-//! costs nothing. Lookup is three dependent loads and no branch beyond null checks.
+//! A region is 64 MiB, the size of an arena (under miri and loom, where arenas are 1 MiB,
+//! several arenas share a region). `ROOT` is a static array of 4 Mi null pointers: 32 MiB of
+//! zero-initialised static memory, which the kernel maps only where it is touched, so the
+//! regions never used cost nothing. A region's page array (64 KiB) is mapped from the OS when
+//! the first arena in it is registered. A lookup is two dependent loads: the root entry, then
+//! the span.
 //!
 //! # Invariants
 //!
@@ -23,12 +27,13 @@
 //!   A free span maps only its first and last page (what coalescing needs); its interior
 //!   entries may point at stale spans, so a lookup is meaningful only for an address inside a
 //!   block that is currently allocated.
-//! - Nodes, arena arrays and span entries are published with `Release` and read with
-//!   `Acquire`. A span entry is stored before any block of the span is handed out, and a
-//!   block's address reaches another thread only through synchronisation of its own, so the
-//!   entry a free reads is always the one stored for the block.
+//! - Region arrays and span entries are published with `Release` and read with `Acquire`. A
+//!   span entry is stored before any block of the span is handed out, and a block's address
+//!   reaches another thread only through synchronisation of its own, so the entry a free
+//!   reads is always the one stored for the block. For the same reason a live block's region
+//!   array is always there, which lets [`lookup_block`] skip the checks [`lookup`] makes.
 
-use crate::arena::{ARENA_SHIFT, PAGES_PER_ARENA, os};
+use crate::arena::{ARENA_SIZE, os};
 use crate::sizeclass::{PAGE_SHIFT, PAGE_SIZE};
 use crate::span::Span;
 use std::ptr;
@@ -36,38 +41,33 @@ use std::sync::atomic::{AtomicPtr, Ordering::*};
 
 /// Bits of address the map covers.
 const ADDRESS_BITS: usize = 48;
+/// log2 of a region's size: 64 MiB.
+const REGION_SHIFT: usize = 26;
 /// Bits of the root index.
-const ROOT_BITS: usize = 11;
-/// Bits of the node index: whatever the arena size leaves.
-const NODE_BITS: usize = ADDRESS_BITS - ROOT_BITS - ARENA_SHIFT;
+const ROOT_BITS: usize = ADDRESS_BITS - REGION_SHIFT;
+/// Pages per region.
+const PAGES_PER_REGION: usize = 1 << (REGION_SHIFT - PAGE_SHIFT);
+const _: () = assert!(
+    ARENA_SIZE <= 1 << REGION_SHIFT,
+    "an arena lies in one region"
+);
 
-struct ArenaPages {
-    spans: [AtomicPtr<Span>; PAGES_PER_ARENA],
+struct RegionPages {
+    spans: [AtomicPtr<Span>; PAGES_PER_REGION],
 }
 
-struct Node {
-    arenas: [AtomicPtr<ArenaPages>; 1 << NODE_BITS],
-}
-
-static ROOT: [AtomicPtr<Node>; 1 << ROOT_BITS] =
+static ROOT: [AtomicPtr<RegionPages>; 1 << ROOT_BITS] =
     [const { AtomicPtr::new(ptr::null_mut()) }; 1 << ROOT_BITS];
 
-fn root_index(addr: usize) -> usize {
-    addr >> (ARENA_SHIFT + NODE_BITS)
+/// The root slot of `addr`'s region (`addr` must be below 2^48).
+#[inline]
+fn root_slot(addr: usize) -> &'static AtomicPtr<RegionPages> {
+    &ROOT[(addr >> REGION_SHIFT) & ((1 << ROOT_BITS) - 1)]
 }
 
-fn node_index(addr: usize) -> usize {
-    (addr >> ARENA_SHIFT) & ((1 << NODE_BITS) - 1)
-}
-
+#[inline]
 fn page_index(addr: usize) -> usize {
-    (addr >> PAGE_SHIFT) & (PAGES_PER_ARENA - 1)
-}
-
-/// Maps zeroed memory for a `T` made of atomic pointers (all-zero is all-null).
-fn map_zeroed<T>() -> Option<*mut T> {
-    let size = size_of::<T>().next_multiple_of(PAGE_SIZE);
-    os::map(size, PAGE_SIZE).map(|p| p.as_ptr().cast())
+    (addr >> PAGE_SHIFT) & (PAGES_PER_REGION - 1)
 }
 
 /// Makes `[base, base + size)` (whole arenas) mappable. Returns false if the range lies outside
@@ -83,24 +83,16 @@ pub(crate) fn register(base: usize, size: usize) -> bool {
     }
     let mut arena = base;
     while arena < end {
-        let slot = &ROOT[root_index(arena)];
-        let mut node = slot.load(Acquire);
-        if node.is_null() {
-            let Some(fresh) = map_zeroed::<Node>() else {
+        let slot = root_slot(arena);
+        if slot.load(Acquire).is_null() {
+            let bytes = size_of::<RegionPages>().next_multiple_of(PAGE_SIZE);
+            let Some(pages) = os::map(bytes, PAGE_SIZE) else {
                 return false;
             };
-            node = fresh;
-            slot.store(node, Release);
+            // Zeroed memory is a valid `RegionPages`: all entries null.
+            slot.store(pages.as_ptr().cast(), Release);
         }
-        // SAFETY: published nodes are never freed, and zeroed memory is a valid `Node`.
-        let entry = unsafe { &(*node).arenas[node_index(arena)] };
-        if entry.load(Acquire).is_null() {
-            let Some(pages) = map_zeroed::<ArenaPages>() else {
-                return false;
-            };
-            entry.store(pages, Release);
-        }
-        arena += 1 << ARENA_SHIFT;
+        arena += ARENA_SIZE;
     }
     true
 }
@@ -109,16 +101,11 @@ fn entry(addr: usize) -> Option<&'static AtomicPtr<Span>> {
     if addr >> ADDRESS_BITS != 0 {
         return None;
     }
-    let node = ROOT[root_index(addr)].load(Acquire);
-    if node.is_null() {
-        return None;
-    }
-    // SAFETY: published nodes live for the whole process.
-    let pages = unsafe { (*node).arenas[node_index(addr)].load(Acquire) };
+    let pages = root_slot(addr).load(Acquire);
     if pages.is_null() {
         return None;
     }
-    // SAFETY: published arena arrays live for the whole process.
+    // SAFETY: published region arrays live for the whole process.
     Some(unsafe { &(*pages).spans[page_index(addr)] })
 }
 
@@ -129,6 +116,20 @@ pub(crate) fn lookup(addr: usize) -> *mut Span {
         Some(slot) => slot.load(Acquire),
         None => ptr::null_mut(),
     }
+}
+
+/// The span of `addr`, without [`lookup`]'s checks: two loads.
+///
+/// # Safety
+///
+/// `addr` lies inside a block currently allocated from the heap (module docs).
+#[inline]
+pub(crate) unsafe fn lookup_block(addr: usize) -> *mut Span {
+    let pages = root_slot(addr).load(Acquire);
+    debug_assert!(!pages.is_null(), "{addr:#x} is not in the heap");
+    // SAFETY: per the contract, the region holds a live block, so its array is published, and
+    // published arrays live for the whole process.
+    unsafe { (*pages).spans[page_index(addr)].load(Acquire) }
 }
 
 /// Records `span` for the `pages` pages from `start`, which must be registered.
@@ -162,6 +163,8 @@ mod tests {
         let fake = 0x1000 as *mut Span;
         set(base + 4 * PAGE_SIZE, 2, fake);
         assert_eq!(lookup(base + 4 * PAGE_SIZE + 17), fake);
+        // SAFETY: the page was set just above, as if a block lived there.
+        assert_eq!(unsafe { lookup_block(base + 5 * PAGE_SIZE + 8) }, fake);
         assert_eq!(lookup(base + 6 * PAGE_SIZE - 1), fake);
         assert!(lookup(base + 6 * PAGE_SIZE).is_null());
         assert!(lookup(base + 3 * PAGE_SIZE).is_null());

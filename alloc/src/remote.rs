@@ -9,9 +9,12 @@
 //! - `0`: empty.
 //! - [`DETACHED`] (`1`): empty, and the span sits in its central list's `full` list with no
 //!   owner, so nobody will look at it until an object is freed into it.
+//! - [`WATCHED`] (`2`): empty, and the span sits on its owning cache's `full` list
+//!   (`owned.rs`), which its owner does not search when it needs a span; the first remote free
+//!   must tell it.
 //! - anything else: the address of the last object pushed. Each object's first word holds
 //!   the address of the object pushed before it (0 ends the list). Objects are at least 8 bytes
-//!   and 8-aligned, so an address never collides with `DETACHED`.
+//!   and 8-aligned, so an address never collides with a flag.
 //!
 //! # Protocol
 //!
@@ -20,19 +23,31 @@
 //!   the list). If the head was `DETACHED`, the push also clears the flag, and the pusher is
 //!   told to *rescue* the span: move it from its central list's `full` list to `partial`, so
 //!   the freed object can be found again. Exactly one pusher sees `DETACHED`, so a span is
-//!   rescued once.
+//!   rescued once. If the head was `WATCHED`, the push clears that flag the same way and the
+//!   pusher is told to *notify*: bump the class's notification counter
+//!   ([`crate::central::Central::after_push`]), which tells owners that some full span of theirs
+//!   may have room again. The counter is only a hint: a stale notification costs an owner one
+//!   look at its full list, never a wrong answer.
 //! - [`take`](RemoteFree::take), by the span's one holder (its owning cache, or the central
-//!   list that has just popped it): swap the head with 0 (`Acquire`) and walk the list. Pushes
-//!   only ever add at the head and take removes everything at once, so there is no ABA.
-//! - [`detach`](RemoteFree::detach), by the holder giving up a full span, under the central
-//!   lock: CAS 0 → `DETACHED`. It fails if an object was pushed meanwhile; the holder then takes
-//!   the list and keeps the span, which is no longer full.
+//!   list that has just popped it): swap the head with 0 (`Acquire`) and walk the list; a
+//!   `WATCHED` flag taken this way is simply cleared. Pushes only ever add at the head and take
+//!   removes everything at once, so there is no ABA.
+//! - [`detach`](RemoteFree::detach) and [`watch`](RemoteFree::watch), by the holder putting a
+//!   full span aside (on its central list's `full` list under the central lock, or on its own
+//!   `full` list): CAS 0 → flag. It fails if an object was pushed meanwhile; the holder then
+//!   takes the list and keeps the span, which is no longer full.
+//! - [`has_frees`](RemoteFree::has_frees), by the holder: whether objects are waiting, without
+//!   taking them (how an owner checks its watched spans after a notification).
 
 use crate::loom::atomic::{AtomicUsize, Ordering::*};
 use std::ptr;
 
 /// The head value of a list that is empty and whose span is parked as full in its central list.
 const DETACHED: usize = 1;
+/// The head value of a list that is empty and whose span is full on its owner's `full` list.
+const WATCHED: usize = 2;
+/// Head values up to this are flags, not objects.
+const FLAGS: usize = 7;
 
 /// What a push asks of the pusher.
 #[derive(Debug, PartialEq, Eq)]
@@ -41,6 +56,9 @@ pub(crate) enum Push {
     Done,
     /// The span was parked as full: the pusher must move it to its central list's partial list.
     Rescue,
+    /// The span was full on its owner's `full` list: the pusher must bump its class's
+    /// notification counter.
+    Notify,
 }
 
 /// The list of objects freed into a span by threads that do not own it.
@@ -66,15 +84,15 @@ impl RemoteFree {
     pub(crate) unsafe fn push(&self, object: *mut u8) -> Push {
         let mut head = self.head.load(Relaxed);
         loop {
-            let detached = head == DETACHED;
-            let next = if detached { 0 } else { head };
+            let next = if head <= FLAGS { 0 } else { head };
             // SAFETY: the caller gives us the object, which has room for a word and is aligned.
             unsafe { object.cast::<usize>().write(next) };
             match self
                 .head
                 .compare_exchange_weak(head, object as usize, Release, Relaxed)
             {
-                Ok(_) if detached => return Push::Rescue,
+                Ok(_) if head == DETACHED => return Push::Rescue,
+                Ok(_) if head == WATCHED => return Push::Notify,
                 Ok(_) => return Push::Done,
                 Err(current) => head = current,
             }
@@ -84,20 +102,36 @@ impl RemoteFree {
     /// Takes every object pushed so far; returns the first (null if none), each linking to the
     /// next through its first word.
     ///
-    /// Only the span's holder calls this, never while the span is detached.
+    /// Only the span's holder calls this, never while the span is detached. A `WATCHED` flag is
+    /// cleared.
     pub(crate) fn take(&self) -> *mut u8 {
         if self.head.load(Relaxed) == 0 {
             return ptr::null_mut();
         }
         let head = self.head.swap(0, Acquire);
         debug_assert_ne!(head, DETACHED, "take on a detached span");
+        if head <= FLAGS {
+            return ptr::null_mut();
+        }
         head as *mut u8
+    }
+
+    /// Whether objects are waiting to be taken (the holder's cheap check).
+    pub(crate) fn has_frees(&self) -> bool {
+        self.head.load(Relaxed) > FLAGS
     }
 
     /// Marks the list detached if it is empty; false if an object was pushed.
     pub(crate) fn detach(&self) -> bool {
         self.head
             .compare_exchange(0, DETACHED, Relaxed, Relaxed)
+            .is_ok()
+    }
+
+    /// Marks the list watched if it is empty; false if an object was pushed.
+    pub(crate) fn watch(&self) -> bool {
+        self.head
+            .compare_exchange(0, WATCHED, Relaxed, Relaxed)
             .is_ok()
     }
 }
@@ -150,5 +184,21 @@ mod tests {
         unsafe { for_each(list.take(), |o| seen.push(o)) };
         // SAFETY: as above.
         assert_eq!(seen, unsafe { [base, base.add(16)] });
+        assert!(list.watch());
+        assert!(!list.has_frees());
+        // SAFETY: as above.
+        unsafe {
+            assert_eq!(list.push(base.add(8)), Push::Notify);
+            assert_eq!(list.push(base), Push::Done);
+        }
+        assert!(list.has_frees());
+        seen.clear();
+        // SAFETY: as above.
+        unsafe { for_each(list.take(), |o| seen.push(o)) };
+        // SAFETY: as above.
+        assert_eq!(seen, unsafe { [base, base.add(8)] });
+        assert!(list.watch());
+        assert!(list.take().is_null(), "taking clears the watch");
+        assert!(list.detach());
     }
 }

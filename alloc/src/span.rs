@@ -8,20 +8,32 @@
 //! - [`State::Large`]: one object filling the span, for a request above 32 KiB or with an
 //!   alignment no class gives.
 //!
-//! # The bitmaps
+//! # Allocating: a free list, then the untouched tail
 //!
-//! A small span has two bitmaps of one bit per object (Go's `allocBits` and `gcmarkBits`):
-//! `bitmaps[which]` holds the allocation bits (1 = allocated) and the other the mark bits,
-//! which only the collector's spans ([`crate::gc`]) use. Bits past the last object are kept set
-//! in the allocation bitmap, so a search never returns them. Sweeping a collector span swaps
-//! the two roles: the marks become the allocation bits, and the old allocation bits, cleared,
-//! become the next cycle's marks.
+//! A small span hands out objects from two sources (mimalloc's page free list; TCMalloc's
+//! per-class lists, kept per span):
 //!
-//! Allocation searches the allocation bitmap for a clear bit, a word at a time, from the word
-//! where the last search stopped (`hint`), wrapping around once; `allocated` counts set bits so
-//! a full span is seen without searching. A local free clears the bit. The bitmaps are atomics
-//! only so that the collector may set mark bits while the owner allocates; the owner's own
-//! accesses are `Relaxed` loads and stores, plain moves on x86-64 and AArch64.
+//! - `free`, a list of free objects threaded through the objects themselves: each free object's
+//!   first word holds the address of the next (0 ends the list). Allocating pops the head (two
+//!   loads and a store); a local free pushes the object; applying remote frees pushes each.
+//! - `bump..end`, the objects never handed out since the span was carved, in address order.
+//!   When the list is empty, allocation takes the next one. They are not threaded at carving
+//!   time, so a fresh span's pages are touched only as objects are handed out, and an object
+//!   from the tail is known to be zero when the span's pages were (`needzero` is false).
+//!
+//! `allocated` counts objects handed out and not freed to the holder (a remote free counts
+//! as allocated until applied), so an empty or full span is seen without walking anything.
+//!
+//! # The bitmaps (collector spans)
+//!
+//! A span has two bitmaps of one bit per object (Go's `allocBits` and `gcmarkBits`):
+//! `bitmaps[which]` holds the allocation bits (1 = allocated) and the other the mark bits.
+//! Only the collector's spans ([`crate::gc`]) keep them: `GcSpace` sets an object's
+//! allocation bit when it hands the object out ([`Span::record_allocation`]), and sweeping
+//! swaps the two roles, so the marks become the allocation bits and the old allocation bits,
+//! cleared, become the next cycle's marks; the sweep then rebuilds the free list from the
+//! clear bits. Malloc spans never read or write their bitmaps. The bitmaps are atomics so that
+//! markers may set mark bits while the space allocates.
 //!
 //! # Who may touch what
 //!
@@ -30,8 +42,8 @@
 //!   a large span in place. Otherwise, while a span is in use, it is read-only, and anyone
 //!   holding a pointer into the span may read it.
 //! - `alloc` and the allocation bitmap belong to the span's holder: the thread cache that owns
-//!   it (`owner` holds that cache's address), or the central list (under its lock) or the page
-//!   heap that has it on a list, or the collector's [`crate::gc::GcSpace`].
+//!   it (`owner` holds that cache's address; `owned.rs`), or the central list (under its lock)
+//!   or the page heap that has it on a list, or the collector's [`crate::gc::GcSpace`].
 //! - `links` belong to whichever list the span is on.
 //! - `owner` and `remote` are atomics that any thread may read or push to; `which` (which
 //!   bitmap holds the allocation bits) changes only when the holder sweeps, and markers read it.
@@ -89,15 +101,19 @@ pub(crate) struct Extent {
     pub(crate) heap: u32,
 }
 
-/// The holder's allocation state.
+/// The holder's allocation state (see "Allocating").
 #[derive(Debug)]
 pub(crate) struct AllocState {
-    /// Objects allocated (set bits below `objects`).
+    /// The first free object, 0 if none; each links to the next through its first word.
+    free: usize,
+    /// Objects handed out and not freed to the holder.
     pub(crate) allocated: usize,
-    /// Bitmap word where the next search starts.
-    hint: usize,
-    /// Objects at or above this index have never been handed out since the span was carved.
-    high_water: usize,
+    /// The next object never handed out since carving; `end` when there is none.
+    bump: usize,
+    /// The end of the last object.
+    end: usize,
+    /// The span is set aside on its owning cache's `full` list (`owned.rs`).
+    pub(crate) on_full: bool,
 }
 
 /// Links of the intrusive list the span is on.
@@ -147,9 +163,11 @@ impl Span {
                 heap,
             }),
             alloc: UnsafeCell::new(AllocState {
+                free: 0,
                 allocated: 0,
-                hint: 0,
-                high_water: 0,
+                bump: 0,
+                end: 0,
+                on_full: false,
             }),
             links: UnsafeCell::new(Links {
                 next: ptr::null_mut(),
@@ -230,9 +248,11 @@ impl Span {
         // SAFETY: exclusive per the contract.
         let alloc = unsafe { self.alloc_state() };
         *alloc = AllocState {
+            free: 0,
             allocated: 0,
-            hint: 0,
-            high_water: 0,
+            bump: extent.start,
+            end: extent.start + extent.objects * extent.elem_size,
+            on_full: false,
         };
         self.which.store(0, Relaxed);
         for bitmap in &self.bitmaps {
@@ -259,10 +279,13 @@ impl Span {
         extent.gc = false;
         // SAFETY: exclusive per the contract.
         let alloc = unsafe { self.alloc_state() };
+        let end = extent.start + extent.elem_size;
         *alloc = AllocState {
+            free: 0,
             allocated: 1,
-            hint: 0,
-            high_water: 1,
+            bump: end,
+            end,
+            on_full: false,
         };
         self.which.store(0, Relaxed);
         for bitmap in &self.bitmaps {
@@ -312,33 +335,24 @@ impl Span {
     /// The caller is the span's holder and the span is small.
     #[inline]
     pub(crate) unsafe fn alloc_object(&self) -> Option<(usize, bool)> {
-        // SAFETY: the holder owns the allocation state and may read the extent.
-        let (alloc, extent) = unsafe { (self.alloc_state(), self.extent()) };
-        if alloc.allocated == extent.objects {
+        // SAFETY: the holder owns the allocation state.
+        let alloc = unsafe { self.alloc_state() };
+        let head = alloc.free;
+        if head != 0 {
+            // SAFETY: a free object of this span, holding the next one's address.
+            alloc.free = unsafe { (head as *const usize).read() };
+            alloc.allocated += 1;
+            return Some((head, false));
+        }
+        if alloc.bump == alloc.end {
             return None;
         }
-        // SAFETY: holder, per the contract.
-        let bits = unsafe { self.alloc_bits() };
-        let words = extent.objects.div_ceil(64);
-        let mut word = alloc.hint;
-        loop {
-            let value = bits[word].load(Relaxed);
-            if value != !0 {
-                let bit = (!value).trailing_zeros() as usize;
-                bits[word].store(value | 1 << bit, Relaxed);
-                alloc.hint = word;
-                alloc.allocated += 1;
-                let index = word * 64 + bit;
-                let zeroed = !extent.needzero && index >= alloc.high_water;
-                alloc.high_water = alloc.high_water.max(index + 1);
-                return Some((extent.start + index * extent.elem_size, zeroed));
-            }
-            word = if word + 1 == words { 0 } else { word + 1 };
-            debug_assert_ne!(
-                word, alloc.hint,
-                "allocated count out of step with the bitmap"
-            );
-        }
+        // SAFETY: the span is in use, so its extent is stable.
+        let extent = unsafe { self.extent() };
+        let addr = alloc.bump;
+        alloc.bump += extent.elem_size;
+        alloc.allocated += 1;
+        Some((addr, !extent.needzero))
     }
 
     /// The index of the object holding `addr`.
@@ -358,23 +372,23 @@ impl Span {
         }
     }
 
-    /// Frees the object at `addr`, as the span's holder.
+    /// Frees the object at `addr`, as the span's holder. Returns true if the holder must look
+    /// at the span again: it is set aside as full (`on_full`), or it is now empty.
     ///
     /// # Safety
     ///
     /// The caller is the span's holder, the span is small, and `addr` is the start of one of
     /// its allocated objects.
     #[inline]
-    pub(crate) unsafe fn free_local(&self, addr: usize) {
-        // SAFETY: forwarded contract.
-        let index = unsafe { self.object_index(addr) };
+    pub(crate) unsafe fn free_local(&self, addr: usize) -> bool {
         // SAFETY: holder, per the contract.
-        let (alloc, bits) = unsafe { (self.alloc_state(), self.alloc_bits()) };
-        let word = &bits[index / 64];
-        let value = word.load(Relaxed);
-        debug_assert!(value & 1 << (index % 64) != 0, "double free of {addr:#x}");
-        word.store(value & !(1 << (index % 64)), Relaxed);
+        let alloc = unsafe { self.alloc_state() };
+        debug_assert!(alloc.allocated > 0, "free into an empty span: {addr:#x}");
+        // SAFETY: the object is the caller's to give back: at least a word, aligned, unused.
+        unsafe { (addr as *mut usize).write(alloc.free) };
+        alloc.free = addr;
         alloc.allocated -= 1;
+        alloc.allocated == 0 || alloc.on_full
     }
 
     /// Applies every remote free pushed so far; returns how many there were.
@@ -396,7 +410,19 @@ impl Span {
         freed
     }
 
-    /// Whether object `index` is allocated.
+    /// Sets the allocation bit of the object at `addr`, just allocated (collector spans only:
+    /// see "The bitmaps").
+    ///
+    /// # Safety
+    ///
+    /// The caller is the span's holder and `addr` one of its objects.
+    pub(crate) unsafe fn record_allocation(&self, addr: usize) {
+        // SAFETY: forwarded contract.
+        let (index, bits) = unsafe { (self.object_index(addr), self.alloc_bits()) };
+        bits[index / 64].fetch_or(1 << (index % 64), Relaxed);
+    }
+
+    /// Whether object `index` is allocated (collector spans only).
     ///
     /// # Safety
     ///
@@ -409,7 +435,8 @@ impl Span {
 
     /// Sweeps a collector span: the mark bits become the allocation bits and the old allocation
     /// bits, cleared, the next cycle's marks (Go's `allocBits = gcmarkBits`). Calls `dead` with
-    /// the index of every object that was allocated and not marked; returns the live count.
+    /// the index of every object that was allocated and not marked, then rebuilds the free list
+    /// from the clear allocation bits, lowest address first; returns the live count.
     ///
     /// # Safety
     ///
@@ -442,8 +469,16 @@ impl Span {
         self.which.store(1 - which as u8, Relaxed);
         self.set_tail_bits(1 - which, extent.objects);
         alloc.allocated = live;
-        alloc.hint = 0;
-        alloc.high_water = extent.objects;
+        alloc.bump = alloc.end;
+        alloc.free = 0;
+        for index in (0..extent.objects).rev() {
+            if marks[index / 64].load(Relaxed) & 1 << (index % 64) == 0 {
+                let addr = extent.start + index * extent.elem_size;
+                // SAFETY: a free object of the span the caller holds; nobody reads it.
+                unsafe { (addr as *mut usize).write(alloc.free) };
+                alloc.free = addr;
+            }
+        }
         live
     }
 }
@@ -607,7 +642,13 @@ mod tests {
         let span = carved(&mut buffer, class);
         // SAFETY: the test is the span's holder and does not mark concurrently.
         unsafe {
-            let addrs: Vec<usize> = (0..10).map(|_| span.alloc_object().unwrap().0).collect();
+            let addrs: Vec<usize> = (0..10)
+                .map(|_| {
+                    let addr = span.alloc_object().unwrap().0;
+                    span.record_allocation(addr);
+                    addr
+                })
+                .collect();
             for &addr in addrs.iter().step_by(3) {
                 let index = span.object_index(addr);
                 span.mark_bits()[index / 64].fetch_or(1 << (index % 64), Relaxed);

@@ -23,8 +23,6 @@ pub(crate) const ARENA_SHIFT: usize = 26;
 pub(crate) const ARENA_SHIFT: usize = 20;
 /// The step the heap grows by: 64 MiB, as in Go on 64-bit Linux.
 pub(crate) const ARENA_SIZE: usize = 1 << ARENA_SHIFT;
-/// Pages per arena.
-pub(crate) const PAGES_PER_ARENA: usize = ARENA_SIZE >> PAGE_SHIFT;
 
 /// Reserves whole arenas covering at least `pages` pages and registers them in the page map.
 /// Returns the first address and the number of pages reserved; `None` when the OS refuses or

@@ -1,0 +1,281 @@
+//! The spans one thread cache owns for one size class (mimalloc's per-heap page queues: "free
+//! list sharding"). Go's `mcache` holds a single span per class; gort's holds all of these.
+//!
+//! # Why a cache owns many spans
+//!
+//! A free is local (plain loads and stores, no atomic read-modify-write) exactly when the
+//! freeing thread's cache owns the object's span; otherwise it is a push onto the span's
+//! remote-free list (`remote.rs`). If a cache owned only the span it allocates from, then in a
+//! single-threaded program every free into a span it had filled and handed back would take the
+//! remote path, and the freed object would stay unusable until that span came back. So a
+//! cache keeps every span it allocated from until the span is empty or the thread exits, and
+//! only frees from other threads are remote.
+//!
+//! # The four places
+//!
+//! Each span the cache owns for the class is in exactly one of:
+//!
+//! - `current`: the span allocations come from (on no list).
+//! - `partial`: spans with a free object, waiting to become current.
+//! - `full`: spans that ran out. Each has `on_full` set and its remote list *watched*
+//!   (`remote.rs`): the first remote free into it bumps the class's notification counter
+//!   (`central.rs`), since the owner does not look at these spans otherwise.
+//! - `empty`: at most one span with no live object (on no list), kept so that a class whose
+//!   objects all die and are born again does not go to the page heap each time.
+//!
+//! # Transitions
+//!
+//! 1. **Current runs out** ([`OwnedSpans::refill`]): apply its remote frees; if there were
+//!    none, watch it (a CAS from empty, which fails if a remote free slipped in: then apply
+//!    that and keep going) and put it on `full`.
+//! 2. **A new current**: the first span on `partial`, else the `empty` one, else, if the
+//!    class's notification counter moved since the cache last looked, the `full` spans that
+//!    have remote frees waiting (each goes to `partial`), else a span from the central list.
+//!    A span becoming current has its remote frees applied.
+//! 3. **A local free into a span on `full`** ([`OwnedSpans::after_free`]): the span goes to
+//!    `partial`; taking its remote list clears the watch.
+//! 4. **A local free that empties a span on `partial`**: the span becomes the `empty` one if
+//!    there is none yet, and goes back to the page heap otherwise. An emptied current span
+//!    stays current.
+//! 5. **Thread exit** ([`OwnedSpans::give_back`]): every span goes to the central list, which
+//!    sorts them (`central.rs`).
+//!
+//! A span with no live object has no remote free pending either (a pending remote free is a
+//! live object until applied), so handing an empty span to the page heap races with nobody.
+//!
+//! # Cost
+//!
+//! Allocation and local frees touch only the current span and, on the transitions above, these
+//! lists. The look through `full` after a notification is linear in its length, and the
+//! counter is per class, not per owner: remote frees into other threads' watched spans of the
+//! class also send this cache looking. A thread that holds very many full spans of a class in
+//! which other threads keep freeing remotely pays for it at each refill. mimalloc
+//! instead has the remote freer push the span itself onto its owner's "delayed free" list;
+//! that needs a per-thread record a freer can reach safely after the owner has exited, which
+//! the counter, being only a hint, does not.
+
+use crate::central::Central;
+use crate::heap::Heap;
+use crate::loom::atomic::Ordering::Relaxed;
+use crate::span::{Span, SpanList};
+use std::ptr;
+
+/// One class's spans in one cache (see the module docs).
+#[derive(Debug)]
+pub(crate) struct OwnedSpans {
+    current: *mut Span,
+    partial: SpanList,
+    full: SpanList,
+    empty: *mut Span,
+    /// The class's notification counter when `full` was last looked through.
+    seen: usize,
+}
+
+impl OwnedSpans {
+    /// No spans.
+    pub(crate) const fn new() -> OwnedSpans {
+        OwnedSpans {
+            current: ptr::null_mut(),
+            partial: SpanList::new(),
+            full: SpanList::new(),
+            empty: ptr::null_mut(),
+            seen: 0,
+        }
+    }
+
+    /// Allocates from the current span; `None` if there is none or it has run out.
+    #[inline]
+    pub(crate) fn alloc(&mut self) -> Option<(usize, bool)> {
+        let span = self.current;
+        if span.is_null() {
+            return None;
+        }
+        // SAFETY: the cache owns its current span.
+        unsafe { (*span).alloc_object() }
+    }
+
+    /// Makes sure the current span has a free object (transitions 1 and 2); false if the page
+    /// heap is out of memory. `token` is the owning cache's.
+    pub(crate) fn refill(&mut self, central: &Central, heap: &Heap, token: usize) -> bool {
+        let span = self.current;
+        if !span.is_null() {
+            // SAFETY: the cache owns its current span, which is on no list.
+            unsafe {
+                if (*span).drain_remote() > 0 || !(*span).remote.watch() {
+                    // A failed watch means a remote free arrived: apply it.
+                    (*span).drain_remote();
+                    return true;
+                }
+                (*span).alloc_state().on_full = true;
+                self.full.push(span);
+            }
+        }
+        self.current = self.next_span(central, heap, token);
+        !self.current.is_null()
+    }
+
+    fn next_span(&mut self, central: &Central, heap: &Heap, token: usize) -> *mut Span {
+        let mut span = self.partial.pop();
+        if span.is_null() && !self.empty.is_null() {
+            return std::mem::replace(&mut self.empty, ptr::null_mut());
+        }
+        if span.is_null() {
+            let notified = central.notifications();
+            if notified != self.seen {
+                self.seen = notified;
+                self.collect_full();
+                span = self.partial.pop();
+            }
+        }
+        if span.is_null() {
+            return central.take(heap, token);
+        }
+        // SAFETY: the cache owns the span it just unlinked.
+        unsafe { (*span).drain_remote() };
+        span
+    }
+
+    /// Moves every span on `full` with remote frees waiting to `partial`.
+    fn collect_full(&mut self) {
+        let mut span = self.full.first();
+        while !span.is_null() {
+            // SAFETY: the spans on `full` are the cache's, and so are the list's links.
+            unsafe {
+                let next = SpanList::next(span);
+                if (*span).remote.has_frees() {
+                    self.unwatch(span);
+                }
+                span = next;
+            }
+        }
+    }
+
+    /// Moves `span` from `full` to `partial`, applying its remote frees (which clears the
+    /// watch).
+    ///
+    /// # Safety
+    ///
+    /// `span` is on this `full` list.
+    unsafe fn unwatch(&mut self, span: *mut Span) {
+        // SAFETY: per the contract, the cache owns the span and the list.
+        unsafe {
+            self.full.remove(span);
+            (*span).alloc_state().on_full = false;
+            (*span).drain_remote();
+            self.partial.push(span);
+        }
+    }
+
+    /// Transitions 3 and 4, after a local free into `span` asked for them
+    /// ([`Span::free_local`] returned true).
+    ///
+    /// # Safety
+    ///
+    /// The cache owns `span`, a span of this class.
+    #[cold]
+    pub(crate) unsafe fn after_free(&mut self, span: *mut Span, heap: &Heap) {
+        // SAFETY: per the contract, the cache owns the span: its allocation state and, since it
+        // is in one of this class's places, the links of the list it is on.
+        unsafe {
+            if (*span).alloc_state().on_full {
+                self.unwatch(span);
+            }
+            if (*span).alloc_state().allocated != 0 || span == self.current {
+                return;
+            }
+            self.partial.remove(span);
+            if self.empty.is_null() {
+                self.empty = span;
+            } else {
+                // No live object, so no remote free can come (module docs).
+                (*span).owner.store(0, Relaxed);
+                heap.free(span);
+            }
+        }
+    }
+
+    /// Hands every span to the central list (transition 5).
+    pub(crate) fn give_back(&mut self, central: &Central, heap: &Heap) {
+        let loose = [
+            std::mem::replace(&mut self.current, ptr::null_mut()),
+            std::mem::replace(&mut self.empty, ptr::null_mut()),
+        ];
+        for span in loose.into_iter().filter(|s| !s.is_null()) {
+            // SAFETY: the cache owned the span and gives it up.
+            unsafe { central.give_back(heap, span) };
+        }
+        for list in [&mut self.partial, &mut self.full] {
+            loop {
+                let span = list.pop();
+                if span.is_null() {
+                    break;
+                }
+                // SAFETY: as above; `give_back` takes the remote list, clearing any watch.
+                unsafe {
+                    (*span).alloc_state().on_full = false;
+                    central.give_back(heap, span);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(all(test, not(gort_loom)))]
+mod tests {
+    use super::*;
+    use crate::sizeclass::{CLASSES, class_of};
+
+    const OWNER: usize = 0x10;
+
+    #[test]
+    fn local_frees_into_set_aside_spans_are_reused_and_one_empty_span_is_kept() {
+        let class = class_of(12288, 8); // two objects per span
+        assert_eq!(CLASSES[class].objects, 2);
+        let (heap, central) = (Heap::new(), Central::new(class));
+        let mut spans = OwnedSpans::new();
+        let alloc = |spans: &mut OwnedSpans| match spans.alloc() {
+            Some((addr, _)) => addr,
+            None => {
+                assert!(spans.refill(&central, &heap, OWNER));
+                spans.alloc().unwrap().0
+            }
+        };
+        let objects: Vec<usize> = (0..6).map(|_| alloc(&mut spans)).collect();
+        let free = |spans: &mut OwnedSpans, addr: usize| {
+            let span = crate::pagemap::lookup(addr);
+            // SAFETY: the test's cache owns every span it allocated from; `addr` is live.
+            unsafe {
+                assert_eq!((*span).owner.load(Relaxed), OWNER, "still owned");
+                if (*span).free_local(addr) {
+                    spans.after_free(span, &heap);
+                }
+            }
+        };
+        // The first two spans sit on `full`; a local free takes the first off it.
+        free(&mut spans, objects[0]);
+        assert_eq!(
+            alloc(&mut spans),
+            objects[0],
+            "reused without a remote free"
+        );
+        // The first span is current again. Emptying all three: the current one stays, one is
+        // kept as the empty span, the third goes back to the heap.
+        let in_use = heap.in_use.load(std::sync::atomic::Ordering::Relaxed);
+        for &addr in &objects {
+            free(&mut spans, addr);
+        }
+        let now = heap.in_use.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(
+            now,
+            in_use - crate::span::pages_to_bytes(CLASSES[class].pages as usize)
+        );
+        let again: Vec<usize> = (0..4).map(|_| alloc(&mut spans)).collect();
+        let kept = |a: &usize| objects[..4].contains(a);
+        assert!(
+            again.iter().all(kept),
+            "the current span, then the kept one"
+        );
+        spans.give_back(&central, &heap);
+        assert_eq!(central.lens(), (0, 2), "two full spans parked");
+    }
+}
