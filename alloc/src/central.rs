@@ -202,19 +202,13 @@ impl Central {
         let mut empty = SpanList::new();
         {
             let mut lists = lock(&self.lists);
-            let mut span = lists.partial.first();
-            while !span.is_null() {
-                // SAFETY: spans on `partial` are held by this list, under its lock.
-                unsafe {
-                    let next = SpanList::next(span);
+            // SAFETY: spans on `partial` are held by this list, under its lock; `empty` is ours.
+            unsafe {
+                lists.partial.move_where(&mut empty, |span| {
                     (*span).drain_remote();
-                    if (*span).alloc_state().allocated == 0 {
-                        lists.partial.remove(span);
-                        empty.push(span);
-                    }
-                    span = next;
-                }
-            }
+                    (*span).alloc_state().allocated == 0
+                })
+            };
         }
         loop {
             let span = empty.pop();

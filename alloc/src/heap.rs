@@ -497,20 +497,14 @@ impl PageHeap {
     /// with its released neighbours.
     fn scavenge(&mut self, heap: &Heap, horizon: u64) {
         let mut chosen = SpanList::new();
-        for index in 0..FREE_LISTS {
-            let mut span = self.free[index].first();
-            while !span.is_null() {
-                // SAFETY: spans on our lists are ours under the lock.
-                unsafe {
-                    let next = SpanList::next(span);
+        for list in &mut self.free {
+            // SAFETY: spans on our lists are ours under the lock; `chosen` is ours.
+            unsafe {
+                list.move_where(&mut chosen, |span| {
                     let e = (*span).extent();
-                    if !e.released && e.free_epoch <= horizon {
-                        self.free[index].remove(span);
-                        chosen.push(span);
-                    }
-                    span = next;
-                }
-            }
+                    !e.released && e.free_epoch <= horizon
+                })
+            };
         }
         loop {
             let span = chosen.pop();

@@ -524,6 +524,32 @@ impl SpanList {
         unsafe { (*(*span).links.get()).next }
     }
 
+    /// Moves every span for which `pick` returns true to the front of `into`. `pick` sees
+    /// each span once, in list order, and may change anything about it but its links.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns both lists and the spans on this one.
+    pub(crate) unsafe fn move_where(
+        &mut self,
+        into: &mut SpanList,
+        mut pick: impl FnMut(*mut Span) -> bool,
+    ) {
+        let mut span = self.head;
+        while !span.is_null() {
+            // SAFETY: the caller owns the lists and the spans; `next` is read before `span` is
+            // unlinked, and `pick` leaves the links alone.
+            unsafe {
+                let next = SpanList::next(span);
+                if pick(span) {
+                    self.remove(span);
+                    into.push(span);
+                }
+                span = next;
+            }
+        }
+    }
+
     /// Adds `span` at the front.
     ///
     /// # Safety
