@@ -1,6 +1,7 @@
 //! A tour of what gort can do so far: a million goroutines started and joined, a spawn chain
 //! through `runnext`, a ping-pong over unbuffered channels, timers, a `select!` fan-in,
-//! blocking work on the blocking pool, and the scheduler's own account of it all.
+//! blocking work on the blocking pool, sysmon relieving a worker that a goroutine blocked,
+//! and the scheduler's own account of it all.
 //!
 //! ```text
 //! cargo run --release --example tour
@@ -134,7 +135,25 @@ async fn main() {
         .unwrap_err();
     println!("a panic reached its JoinHandle: {err}");
 
-    // 8. What the scheduler saw (Go's runtime/metrics).
+    // 8. A goroutine that blocks its worker's thread (a blocking call made by mistake) does not
+    //    stall the others: sysmon sees the worker stuck in one poll for over 10 ms and starts a
+    //    spare worker that runs the goroutines queued behind it.
+    let start = Instant::now();
+    let blockers: Vec<_> = (0..gort::runtime::num_workers())
+        .map(|_| gort::go(async { std::thread::sleep(std::time::Duration::from_millis(100)) }))
+        .collect();
+    gort::yield_now().await;
+    let ran = gort::go(async { "a goroutine ran" }).await.unwrap();
+    let meanwhile = start.elapsed();
+    for b in blockers {
+        b.await.unwrap();
+    }
+    println!(
+        "every worker blocked for 100 ms by a goroutine; {ran} after {meanwhile:.2?}; hand-offs: {}",
+        gort::runtime::metrics().handoffs
+    );
+
+    // 9. What the scheduler saw (Go's runtime/metrics).
     println!("\nscheduler metrics:\n{}", gort::runtime::metrics());
 }
 

@@ -62,8 +62,9 @@ impl Builder {
         self
     }
 
-    /// Prefix of the threads' names: workers are `{name}-worker-{i}`, blocking threads
-    /// `{name}-blocking-{i}`.
+    /// Prefix of the threads' names: workers are `{name}-worker-{i}`, the spare workers that
+    /// sysmon starts while a worker is stuck `{name}-spare-{i}`, sysmon `{name}-sysmon`, blocking
+    /// threads `{name}-blocking-{i}`.
     ///
     /// ```
     /// let rt = gort_runtime::Builder::new().thread_name("db").build().unwrap();
@@ -133,11 +134,6 @@ impl Builder {
             max_threads: self.max_blocking_threads,
             keep_alive: self.blocking_keep_alive,
         };
-        Runtime::start(
-            workers,
-            format!("{}-worker", self.thread_name),
-            self.stack_size,
-            blocking,
-        )
+        Runtime::start(workers, &self.thread_name, self.stack_size, blocking)
     }
 }

@@ -19,6 +19,10 @@ use std::pin::{Pin, pin};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+/// Spare workers per worker, for sysmon to start while workers are stuck (`scheduler/spare.rs`).
+/// None under loom, whose models of the runtime have no sysmon.
+const SPARES: usize = if cfg!(gort_loom) { 0 } else { 1 };
+
 /// A gort runtime: worker threads (GOMAXPROCS of them), their queues, the blocking pool.
 ///
 /// Dropping the runtime stops the workers at their next poll point, cancels every goroutine
@@ -65,11 +69,15 @@ impl Runtime {
 
     pub(crate) fn start(
         num_workers: usize,
-        thread_name: String,
+        thread_name: &str,
         stack_size: Option<usize>,
         blocking: blocking::Config,
     ) -> io::Result<Runtime> {
-        let (shared, parts) = Shared::new(num_workers, blocking::Spawner::new(blocking));
+        let (shared, parts, sysmon) = Shared::new(
+            num_workers,
+            SPARES * num_workers,
+            blocking::Spawner::new(blocking),
+        );
         let exits = Arc::new(ExitLatch {
             exited: Mutex::new(0),
             condvar: Condvar::new(),
@@ -81,25 +89,44 @@ impl Runtime {
             is_shut_down: false,
         };
         for (index, part) in parts.into_iter().enumerate() {
-            let mut builder = thread::Builder::new().name(format!("{thread_name}-{index}"));
-            if let Some(size) = stack_size {
-                builder = builder.stack_size(size);
-            }
-            let (shared, exits) = (shared.clone(), exits.clone());
-            let spawned = builder.spawn(move || {
-                scheduler::run_worker(shared, part);
-                *lock(&exits.exited) += 1;
-                exits.condvar.notify_all();
-            });
-            match spawned {
-                Ok(handle) => rt.workers.push(handle),
-                Err(err) => {
-                    // `rt` drops here and stops the workers already started.
-                    return Err(err);
-                }
-            }
+            let name = if index < num_workers {
+                format!("{thread_name}-worker-{index}")
+            } else {
+                format!("{thread_name}-spare-{}", index - num_workers)
+            };
+            rt.start_thread(name, stack_size, move |shared| {
+                scheduler::run_worker(shared, part)
+            })?;
         }
+        #[cfg(not(gort_loom))]
+        rt.start_thread(format!("{thread_name}-sysmon"), None, move |shared| {
+            scheduler::run_sysmon(shared, sysmon)
+        })?;
+        #[cfg(gort_loom)]
+        drop(sysmon);
         Ok(rt)
+    }
+
+    /// Starts one of the runtime's threads; shutdown waits for it to return.
+    fn start_thread(
+        &mut self,
+        name: String,
+        stack_size: Option<usize>,
+        body: impl FnOnce(Arc<Shared>) + Send + 'static,
+    ) -> io::Result<()> {
+        let mut builder = thread::Builder::new().name(name);
+        if let Some(size) = stack_size {
+            builder = builder.stack_size(size);
+        }
+        let (shared, exits) = (self.shared.clone(), self.exits.clone());
+        // On error `self` drops in the caller and stops the threads already started.
+        let handle = builder.spawn(move || {
+            body(shared);
+            *lock(&exits.exited) += 1;
+            exits.condvar.notify_all();
+        })?;
+        self.workers.push(handle);
+        Ok(())
     }
 
     /// Runs `future` as the main goroutine on a worker and blocks the calling thread until it

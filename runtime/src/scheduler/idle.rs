@@ -19,6 +19,10 @@
 //! searcher does (SeqCst decrement; read the queues). One of the two sees the other's write:
 //! either the pusher sees no searcher and wakes someone, or the searcher sees the work.
 //! `loom_park.rs` checks this.
+//!
+//! Spare workers (`spare.rs`) count as unparked while they wait for sysmon to start them: they
+//! are on no list a notifier pops from, so `unparked < total` still means "someone is on the
+//! parked list". Once started, a spare parks and searches like any worker.
 
 use crate::loom::atomic::{AtomicUsize, Ordering::*};
 use crate::loom::{Mutex, lock};
@@ -31,7 +35,10 @@ pub(crate) struct Idle {
     state: AtomicUsize,
     /// Indices of the parked workers.
     sleepers: Mutex<Vec<usize>>,
-    num_workers: usize,
+    /// Workers and spares.
+    total: usize,
+    /// Workers (GOMAXPROCS): at most half of this many search.
+    procs: usize,
 }
 
 fn searching(state: usize) -> usize {
@@ -43,13 +50,15 @@ fn unparked(state: usize) -> usize {
 }
 
 impl Idle {
-    /// All workers start unparked and not searching.
-    pub(crate) fn new(num_workers: usize) -> Idle {
-        assert!(num_workers < SEARCHING_MASK, "gort: too many workers");
+    /// All workers and spares start unparked and not searching.
+    pub(crate) fn new(procs: usize, spares: usize) -> Idle {
+        let total = procs + spares;
+        assert!(total < SEARCHING_MASK, "gort: too many workers");
         Idle {
-            state: AtomicUsize::new(num_workers << UNPARKED_SHIFT),
-            sleepers: Mutex::new(Vec::with_capacity(num_workers)),
-            num_workers,
+            state: AtomicUsize::new(total << UNPARKED_SHIFT),
+            sleepers: Mutex::new(Vec::with_capacity(total)),
+            total,
+            procs,
         }
     }
 
@@ -72,13 +81,13 @@ impl Idle {
         // A SeqCst read-modify-write orders this read after the caller's push (see the module
         // comment); a plain load could be satisfied before it.
         let state = self.state.fetch_add(0, SeqCst);
-        searching(state) == 0 && unparked(state) < self.num_workers
+        searching(state) == 0 && unparked(state) < self.total
     }
 
     /// A worker out of local work asks to search; refused when half are searching already.
     pub(crate) fn transition_worker_to_searching(&self) -> bool {
         let state = self.state.load(SeqCst);
-        if 2 * searching(state) >= self.num_workers {
+        if 2 * searching(state) >= self.procs {
             return false;
         }
         self.state.fetch_add(1, SeqCst);
@@ -133,6 +142,14 @@ impl Idle {
 
     /// Workers currently parked.
     pub(crate) fn num_parked(&self) -> usize {
-        self.num_workers - unparked(self.state.load(Relaxed))
+        self.total - unparked(self.state.load(Relaxed))
+    }
+
+    /// Workers and spares not parked (spares that sysmon has not started included). A
+    /// read-modify-write, for sysmon's Dekker-style check against workers leaving their park
+    /// (see `sysmon.rs`).
+    #[cfg_attr(gort_loom, allow(dead_code))] // no sysmon thread under loom (see `loom_sysmon.rs`)
+    pub(crate) fn num_unparked(&self) -> usize {
+        unparked(self.state.fetch_add(0, SeqCst))
     }
 }

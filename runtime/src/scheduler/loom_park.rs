@@ -134,7 +134,7 @@ impl Model {
     fn new(workers: usize, tasks: usize) -> (Arc<Model>, Vec<Parker>) {
         let parkers: Vec<Parker> = (0..workers).map(|_| Parker::new()).collect();
         let model = Model {
-            idle: Idle::new(workers),
+            idle: Idle::new(workers, 0),
             injector: Injector::new(),
             unparkers: parkers.iter().map(Parker::unparker).collect(),
             shutdown: AtomicBool::new(false),

@@ -90,12 +90,20 @@ pub struct Metrics {
     pub blocking_threads: usize,
     /// Blocking-pool threads waiting for work now.
     pub idle_blocking_threads: usize,
-    /// Polls per worker, to see how evenly the work spread.
+    /// Polls per worker (GOMAXPROCS entries), to see how evenly the work spread.
     pub polled_per_worker: Vec<u64>,
+    /// Polls run by spare workers, which sysmon starts while a worker is stuck in one poll
+    /// (counted in `polled` too).
+    pub polled_by_spares: u64,
+    /// Times sysmon found a worker stuck in one poll for over 10 ms and started a spare
+    /// worker to run the goroutines it could not.
+    pub handoffs: u64,
+    /// Spare workers running now.
+    pub running_spares: usize,
 }
 
 impl Metrics {
-    pub(crate) fn add_worker(&mut self, w: &WorkerMetrics) {
+    pub(crate) fn add_worker(&mut self, w: &WorkerMetrics, spare: bool) {
         self.spawned += w.spawned.get();
         self.polled += w.polled.get();
         self.runnext_hits += w.runnext_hits.get();
@@ -104,7 +112,11 @@ impl Metrics {
         self.injector_taken += w.injector_taken.get();
         self.overflowed += w.overflowed.get();
         self.parks += w.parks.get();
-        self.polled_per_worker.push(w.polled.get());
+        if spare {
+            self.polled_by_spares += w.polled.get();
+        } else {
+            self.polled_per_worker.push(w.polled.get());
+        }
     }
 }
 
@@ -127,6 +139,11 @@ impl fmt::Display for Metrics {
         writeln!(f, "from global queue  {}", self.injector_taken)?;
         writeln!(f, "overflows          {}", self.overflowed)?;
         writeln!(f, "parks              {}", self.parks)?;
+        writeln!(
+            f,
+            "hand-offs          {} ({} spares running, {} polls by spares)",
+            self.handoffs, self.running_spares, self.polled_by_spares
+        )?;
         write!(
             f,
             "blocking threads   {} ({} idle)",

@@ -9,6 +9,9 @@
 //!   (GOMAXPROCS).
 //! - **M**, the OS thread: here each P has exactly one thread for its whole life. Blocking work
 //!   goes to a separate pool (`crate::blocking`) instead of handing the P to a new M.
+//! - **sysmon** (`sysmon.rs`) watches the workers; when one is stuck in a single poll for over
+//!   10 ms it starts a *spare* worker (`spare.rs`), a P of its own kept parked until then, which
+//!   runs the goroutines the stuck one cannot (Go's retake, hand-off of a P in a syscall).
 //! - The global run queue is the `Injector` (`injector.rs`); the idle and spinning accounting
 //!   is `Idle` (`idle.rs`); a thread with nothing to do sleeps in a `Parker` (`park.rs`).
 //!
@@ -58,35 +61,48 @@ mod injector;
 mod metrics;
 mod park;
 mod queue;
+mod spare;
+mod sysmon;
 mod worker;
 
 #[cfg(all(test, gort_loom))]
 mod loom_park;
 #[cfg(all(test, gort_loom))]
 mod loom_queue;
+#[cfg(all(test, gort_loom))]
+mod loom_sysmon;
 #[cfg(all(test, not(gort_loom)))]
 mod proptest_queue;
 
 pub use metrics::Metrics;
 pub(crate) use park::{Parker, Unparker};
+pub(crate) use sysmon::SysmonParts;
+#[cfg(not(gort_loom))]
+pub(crate) use sysmon::run as run_sysmon;
 pub(crate) use worker::{Worker, run as run_worker};
 
 use crate::blocking;
 use crate::loom::Arc;
 use crate::loom::atomic::{AtomicBool, AtomicU64, Ordering::*};
+use crate::spin::SpinLock;
 use crate::task::{self, Header, JoinHandle, Notified, Schedule, owned::OwnedTasks};
 use crate::time::TimeDriver;
 use idle::Idle;
 use injector::Injector;
 use metrics::WorkerMetrics;
 use queue::Steal;
+use spare::SpareFlags;
+use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::Location;
 use std::ptr::NonNull;
 
 /// The state of one runtime that every worker and every task's scheduler handle shares.
 pub(crate) struct Shared {
+    /// The workers (GOMAXPROCS of them), then the spares.
     remotes: Box<[Remote]>,
+    /// GOMAXPROCS: the workers that are not spares.
+    procs: usize,
     injector: Injector,
     idle: Idle,
     pub(crate) owned: OwnedTasks,
@@ -94,6 +110,7 @@ pub(crate) struct Shared {
     pub(crate) blocking: blocking::Spawner,
     pub(crate) time: TimeDriver,
     remote_spawns: AtomicU64,
+    sysmon: sysmon::Sysmon,
 }
 
 /// What other threads may touch of a worker.
@@ -101,6 +118,15 @@ struct Remote {
     steal: Steal,
     unparker: Unparker,
     metrics: WorkerMetrics,
+    /// The goroutines that yielded on this worker (see `Worker::schedule_local`). Behind a lock
+    /// only so that a searcher can take them when the owner is stuck in a poll; the owner's
+    /// lock is uncontended otherwise.
+    yielded: SpinLock<VecDeque<Notified>>,
+    /// `polls << 1 | polling`, written by the owner around each poll, read by sysmon to see
+    /// a worker stuck in one poll.
+    sched: AtomicU64,
+    /// For a spare: whether sysmon started it, and whether it should stop.
+    spare: SpareFlags,
 }
 
 /// What a worker thread needs to start: its queue's owner side and its parker.
@@ -111,19 +137,26 @@ pub(crate) struct WorkerParts {
 }
 
 impl Shared {
+    /// The state of a runtime with `workers` workers and `spares` spare workers (all parked
+    /// until sysmon starts them), with the parts their threads and sysmon's take.
     pub(crate) fn new(
         workers: usize,
+        spares: usize,
         blocking: blocking::Spawner,
-    ) -> (Arc<Shared>, Vec<WorkerParts>) {
-        let mut remotes = Vec::with_capacity(workers);
-        let mut parts = Vec::with_capacity(workers);
-        for index in 0..workers {
+    ) -> (Arc<Shared>, Vec<WorkerParts>, SysmonParts) {
+        let total = workers + spares;
+        let mut remotes = Vec::with_capacity(total);
+        let mut parts = Vec::with_capacity(total);
+        for index in 0..total {
             let (local, steal) = queue::local();
             let parker = Parker::new();
             remotes.push(Remote {
                 steal,
                 unparker: parker.unparker(),
                 metrics: Default::default(),
+                yielded: SpinLock::new(VecDeque::new()),
+                sched: AtomicU64::new(0),
+                spare: SpareFlags::default(),
             });
             parts.push(WorkerParts {
                 index,
@@ -131,21 +164,29 @@ impl Shared {
                 parker,
             });
         }
+        let (sysmon, sysmon_parts) = sysmon::Sysmon::new();
         let shared = Shared {
             remotes: remotes.into_boxed_slice(),
+            procs: workers,
             injector: Injector::new(),
-            idle: Idle::new(workers),
+            idle: Idle::new(workers, spares),
             owned: OwnedTasks::new(workers * 4),
             shutdown: AtomicBool::new(false),
             blocking,
-            time: TimeDriver::new(workers),
+            time: TimeDriver::new(total),
             remote_spawns: AtomicU64::new(0),
+            sysmon,
         };
-        (Arc::new(shared), parts)
+        (Arc::new(shared), parts, sysmon_parts)
     }
 
+    /// GOMAXPROCS: the workers, not counting spares.
     pub(crate) fn num_workers(&self) -> usize {
-        self.remotes.len()
+        self.procs
+    }
+
+    fn is_spare(&self, index: usize) -> bool {
+        index >= self.procs
     }
 
     pub(crate) fn is_shutdown(&self) -> bool {
@@ -227,12 +268,18 @@ impl Shared {
         for remote in self.remotes.iter() {
             remote.unparker.unpark();
         }
+        self.sysmon.unpark();
     }
 
     /// After the workers stopped: drop queued references and cancel every live task.
     pub(crate) fn shutdown_tasks(&self) {
         // Timers resolve rather than hang: fire them all, refuse new ones.
         self.time.shutdown();
+        for remote in self.remotes.iter() {
+            // Goroutines that yielded on a worker that did not stop in time.
+            let yielded = std::mem::take(&mut *remote.yielded.lock());
+            drop(yielded);
+        }
         self.injector.close();
         self.owned.close_and_shutdown_all();
         // Destructors run by the line above may have queued wake-ups: drop those too.
@@ -247,10 +294,13 @@ impl Shared {
             injector_depth: self.injector.len(),
             parked_workers: self.idle.num_parked(),
             searching_workers: self.idle.num_searching(),
+            handoffs: self.sysmon.handoffs(),
             ..Metrics::default()
         };
-        for remote in self.remotes.iter() {
-            m.add_worker(&remote.metrics);
+        for (index, remote) in self.remotes.iter().enumerate() {
+            let spare = self.is_spare(index);
+            m.add_worker(&remote.metrics, spare);
+            m.running_spares += usize::from(spare && remote.spare.is_running());
         }
         (m.blocking_threads, m.idle_blocking_threads) = self.blocking.thread_counts();
         m

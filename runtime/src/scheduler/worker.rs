@@ -11,9 +11,9 @@ use super::queue::{self, CAPACITY};
 use super::{Shared, WorkerParts};
 use crate::coop::{self, Budget};
 use crate::loom::Arc;
+use crate::loom::atomic::Ordering::Relaxed;
 use crate::task::Notified;
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 
 /// Every this many polls the injector gets a turn and due timers fire (Go's `schedtick % 61`).
 const GLOBAL_INTERVAL: u32 = 61;
@@ -21,21 +21,19 @@ const GLOBAL_INTERVAL: u32 = 61;
 const STEAL_ROUNDS: usize = 4;
 
 pub(crate) struct Worker {
-    shared: Arc<Shared>,
-    index: usize,
-    local: queue::Local,
-    parker: Parker,
+    pub(super) shared: Arc<Shared>,
+    pub(super) index: usize,
+    pub(super) local: queue::Local,
+    pub(super) parker: Parker,
+    /// A spare worker (see `spare.rs`).
+    pub(super) is_spare: bool,
     /// Polls since the injector last had a turn.
     tick: Cell<u32>,
+    /// Polls so far, published in `Remote::sched` for sysmon.
+    polls: Cell<u64>,
     is_searching: Cell<bool>,
     /// True while a goroutine is being polled: its wakes and spawns go to `runnext`.
     is_polling: Cell<bool>,
-    /// Goroutines that yielded (or spent their budget): they run after everything runnable
-    /// now, the ring and the global queue included, as Go's Gosched puts a goroutine at the
-    /// back of the global queue. Only the owner touches this list, so a yield costs no atomic
-    /// operation; it rejoins the ring (stealable) when the ring and the global queue are empty,
-    /// and every 61 polls, so yielders are never starved either.
-    yielded: Cell<VecDeque<Notified>>,
     rng: RefCell<fastrand::Rng>,
 }
 
@@ -47,14 +45,15 @@ pub(crate) fn run(shared: Arc<Shared>, parts: WorkerParts) {
         parker,
     } = parts;
     let worker = Worker {
+        is_spare: shared.is_spare(index),
         shared: shared.clone(),
         index,
         local,
         parker,
         tick: Cell::new(0),
+        polls: Cell::new(0),
         is_searching: Cell::new(false),
         is_polling: Cell::new(false),
-        yielded: Cell::new(VecDeque::new()),
         rng: RefCell::new(fastrand::Rng::with_seed(
             0x9E37_79B9_7F4A_7C15 ^ index as u64,
         )),
@@ -76,8 +75,17 @@ impl Worker {
         &self.shared.remotes[self.index].metrics
     }
 
+    fn remote(&self) -> &super::Remote {
+        &self.shared.remotes[self.index]
+    }
+
     fn run_loop(&self) {
+        self.wait_until_started();
         while !self.shared.is_shutdown() {
+            if self.is_spare && self.remote().spare.should_stop() {
+                self.stop_spare();
+                continue;
+            }
             if let Some(task) = self.next_task() {
                 self.run_task(task);
             } else if self.shared.time.fire_due() > 0 {
@@ -91,6 +99,17 @@ impl Worker {
         }
         if self.is_searching.replace(false) {
             self.shared.idle.transition_worker_from_searching();
+        }
+        // The goroutines that yielded here hold references to the runtime: drop them now,
+        // after the lock is released (a goroutine's destructor may yield).
+        let yielded = std::mem::take(&mut *self.remote().yielded.lock());
+        drop(yielded);
+    }
+
+    /// Stops searching; if this was the last searcher, another worker may have to look.
+    pub(super) fn stop_searching(&self) {
+        if self.is_searching.replace(false) && self.shared.idle.transition_worker_from_searching() {
+            self.shared.notify_parked();
         }
     }
 
@@ -125,28 +144,36 @@ impl Worker {
     /// Moves the yielded goroutines to the back of the ring, where thieves can reach them.
     /// True if there were any.
     fn flush_yielded(&self) -> bool {
-        let mut yielded = self.yielded.take();
-        if yielded.is_empty() {
-            self.yielded.set(yielded);
-            return false;
-        }
+        let mut yielded = {
+            let mut list = self.remote().yielded.lock();
+            if list.is_empty() {
+                return false;
+            }
+            std::mem::take(&mut *list)
+        };
         let moved = yielded.len();
         let mut drain = yielded.drain(..);
         self.local.push_many(&mut drain);
         // What did not fit overflows to the global queue, as a full ring does.
         self.shared.injector.push_batch(drain);
-        // Keep the (empty) buffer, and anything a destructor yielded meanwhile.
-        let mut meanwhile = self.yielded.take();
-        yielded.append(&mut meanwhile);
-        self.yielded.set(yielded);
+        // Give the list its (empty) buffer back, so a yield does not allocate.
+        let mut list = self.remote().yielded.lock();
+        if list.is_empty() {
+            *list = yielded;
+        }
+        drop(list);
         if moved > 1 {
             self.shared.notify_parked();
         }
         true
     }
 
+    /// Counts a poll that is starting, and tells sysmon (see `sysmon.rs`).
     fn count_poll(&self) {
         self.tick.set(self.tick.get() + 1);
+        let polls = self.polls.get() + 1;
+        self.polls.set(polls);
+        self.remote().sched.store(polls << 1 | 1, Relaxed);
         self.metrics().polled.incr();
     }
 
@@ -180,10 +207,8 @@ impl Worker {
 
     /// Polls `task`, then the tasks it hands `runnext` within the same time slice.
     fn run_task(&self, task: Notified) {
-        if self.is_searching.replace(false) && self.shared.idle.transition_worker_from_searching() {
-            // The last searcher found work: there may be more, let another worker look.
-            self.shared.notify_parked();
-        }
+        // If this was the last searcher, there may be more work: another worker looks.
+        self.stop_searching();
         coop::set(Budget::initial());
         self.is_polling.set(true);
         self.count_poll();
@@ -218,16 +243,20 @@ impl Worker {
             next.run();
         }
         self.is_polling.set(false);
+        self.remote().sched.store(self.polls.get() << 1, Relaxed);
         coop::set(Budget::unconstrained());
     }
 
     /// A task became runnable on this worker's thread (see the table in `mod.rs`).
     pub(crate) fn schedule_local(&self, task: Notified, is_yield: bool) {
         if is_yield {
-            // Behind everything runnable now (see `yielded`).
-            let mut yielded = self.yielded.take();
-            yielded.push_back(task);
-            self.yielded.set(yielded);
+            // Goroutines that yielded (or spent their budget) run after everything runnable
+            // now, the ring and the global queue included, as Go's Gosched puts a goroutine at
+            // the back of the global queue. The list is this worker's; it rejoins the ring
+            // (stealable) when the ring and the global queue are empty, and every 61 polls, so
+            // yielders are never starved either. Its lock is uncontended: only sysmon takes it
+            // from another thread, when this worker is stuck in a poll.
+            self.remote().yielded.lock().push_back(task);
             return;
         }
         let task = if !is_yield && self.is_polling.get() {
@@ -313,6 +342,7 @@ impl Worker {
             if shared.idle.transition_worker_from_parked(self.index) {
                 // Whoever unparked us counted us as searching.
                 self.is_searching.set(true);
+                shared.sysmon.worker_unparked();
                 return;
             }
             if watch.is_some()
@@ -320,6 +350,10 @@ impl Worker {
                 && shared.idle.unpark_worker_by_id(self.index)
             {
                 // A deadline came: back to the loop, which fires the timers.
+                shared.sysmon.worker_unparked();
+                return;
+            }
+            if self.is_spare && self.stop_parked_spare() {
                 return;
             }
         }
