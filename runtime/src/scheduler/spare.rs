@@ -19,7 +19,8 @@
 //! - running: a worker like any other; it parks on the idle list when it runs out of work.
 //! - running with `stop`: sysmon saw the stuck worker move on. At the top of its next loop
 //!   (after its current poll), or in its park if it is parked, the spare stops searching,
-//!   moves its queued goroutines to the global queue, clears both flags and waits to be
+//!   moves its queued goroutines to the global queue, wakes a parked worker (which takes them,
+//!   and becomes the timer watcher if the spare was it), clears both flags and waits to be
 //!   started again. A parked spare takes itself off the idle list first (as the timer
 //!   watcher does), so `Idle`'s counts stay exact.
 //!
@@ -91,8 +92,11 @@ impl Worker {
         moved.extend(shared.remotes[self.index].yielded.lock().drain(..));
         if !moved.is_empty() {
             shared.injector.push_batch(moved.into_iter());
-            shared.notify_parked();
         }
+        // Wake a parked worker (unless one is searching): it takes the goroutines just moved,
+        // and, finding nothing more, parks again and watches the timers if nobody does. This
+        // spare may have been the watcher, with every other worker parked without a timeout.
+        shared.notify_parked();
         shared.remotes[self.index].spare.stopped();
         self.wait_until_started();
     }

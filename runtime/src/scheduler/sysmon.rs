@@ -24,13 +24,18 @@
 //!
 //! # Sleeping
 //!
-//! When every worker is parked there is nothing to watch, and sysmon sleeps without a timeout
-//! (Go's `sysmonwait`), so an idle runtime costs no wake-ups. It sets `waiting`, then re-reads
-//! the idle counts; a worker that leaves its park, counted as unparked first, then reads
-//! `waiting` and wakes sysmon. Each side writes its word and then reads the other's with a SeqCst
-//! read-modify-write, so either sysmon sees the unparked worker or the worker sees `waiting`
-//! (`loom_sysmon.rs` checks this; with plain loads it finds sysmon asleep beside a running
-//! worker).
+//! When every worker has been parked for 50 looks in a row (100 ms) there is nothing to
+//! watch, and sysmon sleeps without a timeout (Go's `sysmonwait`), so an idle runtime costs no
+//! wake-ups. It waits those 100 ms first because waking it is not free: a runtime whose
+//! workers park and unpark thousands of times a second (goroutines ping-ponging across two
+//! workers) would otherwise wake sysmon each time, a system call on the unparking worker's
+//! path and a third thread competing for the cores.
+//!
+//! To sleep, sysmon sets `waiting`, then re-reads the idle counts; a worker that leaves its
+//! park, counted as unparked first, then reads `waiting` and wakes sysmon. Each side writes
+//! its word and then reads the other's with a SeqCst read-modify-write, so either sysmon sees
+//! the unparked worker or the worker sees `waiting` (`loom_sysmon.rs` checks this; with plain
+//! loads it finds sysmon asleep beside a running worker).
 //!
 //! Go's sysmon also polls the network when no worker has for 10 ms, and starts the GC when none
 //! ran for two minutes; gort's will do both once the net poller and the collector exist.
@@ -50,6 +55,9 @@ use {
 /// How often sysmon looks at the workers while any of them runs.
 #[cfg(not(gort_loom))]
 const PERIOD: Duration = Duration::from_millis(2);
+/// Looks in a row with every worker parked before sysmon sleeps until one unparks (100 ms).
+#[cfg(not(gort_loom))]
+const IDLE_LOOKS_BEFORE_SLEEP: u32 = 50;
 /// A poll longer than this gets its worker relieved (Go's `forcePreemptNS`).
 #[cfg(not(gort_loom))]
 const STUCK: Duration = Duration::from_millis(10);
@@ -145,11 +153,14 @@ pub(crate) fn run(shared: Arc<Shared>, parts: SysmonParts) {
             .count();
         all_parked(&shared.idle, stopped_spares) && !shared.is_shutdown()
     };
+    let mut idle_looks = 0;
     while !shared.is_shutdown() {
-        if shared.sysmon.sleep_while_idle(&parker, idle) {
+        if idle_looks >= IDLE_LOOKS_BEFORE_SLEEP && shared.sysmon.sleep_while_idle(&parker, idle) {
+            idle_looks = 0;
             continue;
         }
         parker.park_timeout(Some(PERIOD));
+        idle_looks = if idle() { idle_looks + 1 } else { 0 };
         retake(&shared, &mut watches, Instant::now());
     }
 }
