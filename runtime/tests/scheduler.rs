@@ -177,17 +177,29 @@ fn yield_now_goes_to_the_back_of_the_queue() {
 }
 
 /// A goroutine spawned by the running goroutine runs next, on the same worker.
+///
+/// Not every time: `runnext` is stealable (Go's is too), so if the OS preempts the parent's
+/// thread between the spawn and the parent's return to its worker, the other worker (or a
+/// spare, if the preemption outlasts sysmon's 10 ms) takes the child after its grace period.
+/// On a loaded machine that happens now and then; a broken `runnext` fails every round.
 #[test]
 fn a_spawned_child_runs_next_on_the_same_worker() {
+    const ROUNDS: usize = 100;
     let rt = rt(2);
-    rt.block_on(async {
-        for _ in 0..100 {
+    let same = rt.block_on(async {
+        let mut same = 0;
+        for _ in 0..ROUNDS {
             let parent = std::thread::current().id();
             let child = go(async { std::thread::current().id() }).await.unwrap();
-            assert_eq!(parent, child);
+            same += usize::from(parent == child);
         }
+        same
     });
-    assert!(rt.metrics().runnext_hits >= 100);
+    assert!(
+        same >= ROUNDS * 9 / 10,
+        "{same} of {ROUNDS} children ran on their parent's thread"
+    );
+    assert!(rt.metrics().runnext_hits >= (ROUNDS * 9 / 10) as u64);
 }
 
 /// No runnable task waits while a core idles: a child sitting in `runnext` behind a parent that

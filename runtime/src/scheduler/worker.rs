@@ -88,7 +88,7 @@ impl Worker {
             }
             if let Some(task) = self.next_task() {
                 self.run_task(task);
-            } else if self.shared.time.fire_due() > 0 {
+            } else if self.shared.time.fire_due(CAPACITY) > 0 {
                 // Fired timers woke goroutines onto this worker's queue.
                 continue;
             } else if let Some(task) = self.search() {
@@ -118,7 +118,12 @@ impl Worker {
             // Maintenance: due timers of every worker fire (Go's checkTimers), yielders rejoin
             // the ring, and the global queue gets a turn however busy the local one is.
             self.tick.set(0);
-            self.shared.time.fire_due();
+            // No more than the ring has room for: goroutines woken past that would overflow
+            // to the back of the global queue, behind every goroutine waiting there, where
+            // the timers left in the wheel fire at the next check, ahead of them.
+            self.shared
+                .time
+                .fire_due(CAPACITY.saturating_sub(self.local.len()));
             self.flush_yielded();
             // A fair share, but no more than half of the ring's free room: a busy worker that
             // pulled a full share here every 61 polls would overfill its ring, and the

@@ -14,7 +14,10 @@
 //!
 //! - A running worker checks every 61 ticks and whenever it runs out of work (`fire_due`), on all
 //!   shards, skipping a shard another thread holds: like Go's `checkTimers` on every P, and its
-//!   timer stealing from other Ps in `findrunnable`.
+//!   timer stealing from other Ps in `findrunnable`. It fires no more timers than its run
+//!   queue has room for: the goroutines they wake go to its ring, and past its room they would
+//!   overflow to the back of the global queue, behind every goroutine waiting there (a burst
+//!   of spawns), while timers left in the wheel fire at its next check, ahead of those.
 //! - When every worker is parked, one of them is the *watcher* (Go's M blocked in `netpoll` with
 //!   a timeout): it parks with a timeout that ends at the earliest deadline. Registering an
 //!   earlier deadline unparks the watcher so it recomputes its timeout.
@@ -233,31 +236,36 @@ impl TimeDriver {
         next != NO_DEADLINE && next <= self.now_tick()
     }
 
-    /// Fires every due timer of every shard not locked by someone else. Returns how many fired.
-    pub(crate) fn fire_due(&self) -> usize {
+    /// Fires due timers of every shard not locked by someone else, at most `max` of them (the
+    /// room in the caller's run queue). Returns how many fired.
+    pub(crate) fn fire_due(&self, max: usize) -> usize {
         if self.next_deadline() == NO_DEADLINE {
             return 0;
         }
-        self.fire_due_at(self.now_tick())
+        self.fire_due_at(self.now_tick(), max)
     }
 
     /// `fire_due` with the clock read by the caller.
-    pub(crate) fn fire_due_at(&self, now: u64) -> usize {
+    pub(crate) fn fire_due_at(&self, now: u64, max: usize) -> usize {
         if self.next_deadline() > now {
             return 0;
         }
-        self.shards
-            .iter()
-            .map(|shard| self.fire_shard(shard, now, true))
-            .sum()
+        let mut fired = 0;
+        for shard in self.shards.iter() {
+            if fired >= max {
+                break;
+            }
+            fired += self.fire_shard(shard, now, true, max - fired);
+        }
+        fired
     }
 
-    fn fire_shard(&self, shard: &Shard, now: u64, skip_if_busy: bool) -> usize {
+    fn fire_shard(&self, shard: &Shard, now: u64, skip_if_busy: bool, max: usize) -> usize {
         if shard.next.load(SeqCst) > now {
             return 0;
         }
         let mut fired = 0;
-        let mut wakers: Vec<Waker> = Vec::with_capacity(WAKE_BATCH);
+        let mut wakers: Vec<Waker> = Vec::with_capacity(WAKE_BATCH.min(max));
         loop {
             let mut wheel = if skip_if_busy {
                 match shard.wheel.try_lock() {
@@ -268,8 +276,12 @@ impl TimeDriver {
                 shard.wheel.lock()
             };
             let mut full = false;
-            // SAFETY: every linked node belongs to an armed, alive entry (register's contract).
-            while let Some(node) = unsafe { wheel.poll(now) } {
+            while fired < max {
+                // SAFETY: every linked node belongs to an armed, alive entry (register's
+                // contract).
+                let Some(node) = (unsafe { wheel.poll(now) }) else {
+                    break;
+                };
                 // SAFETY: nodes in a wheel are the first field of an `Entry`; we hold the lock.
                 if let Some(waker) = unsafe { Entry::from_node(node).as_ref().fire() } {
                     wakers.push(waker);
@@ -287,7 +299,7 @@ impl TimeDriver {
             for waker in wakers.drain(..) {
                 waker.wake();
             }
-            if !full {
+            if !full || fired >= max {
                 return fired;
             }
         }
@@ -337,7 +349,7 @@ impl TimeDriver {
     pub(crate) fn shutdown(&self) {
         self.shutdown.store(true, SeqCst);
         for shard in self.shards.iter() {
-            self.fire_shard(shard, MAX_TICK, false);
+            self.fire_shard(shard, MAX_TICK, false, usize::MAX);
         }
     }
 }

@@ -47,7 +47,7 @@ fn cancel_racing_fire() {
         drop(waker);
         let firer = {
             let driver = driver.clone();
-            thread::spawn(move || driver.fire_due_at(10))
+            thread::spawn(move || driver.fire_due_at(10, usize::MAX))
         };
         // SAFETY: the entry is alive; it was armed in shard 0.
         let cancelled = !entry.is_fired() && unsafe { driver.cancel(0, NonNull::from(&*entry)) };
@@ -72,9 +72,9 @@ fn register_racing_fire() {
             let (driver, entry) = (driver.clone(), entry.clone());
             thread::spawn(move || arm(&driver, 0, &entry, 5, &waker))
         };
-        let first = driver.fire_due_at(10);
+        let first = driver.fire_due_at(10, usize::MAX);
         registrar.join().unwrap();
-        let second = driver.fire_due_at(10);
+        let second = driver.fire_due_at(10, usize::MAX);
         assert_eq!(first + second, 1);
         assert!(entry.is_fired());
         assert_eq!(count.0.load(SeqCst), 1);
