@@ -114,6 +114,11 @@ pub(crate) struct Shared {
 }
 
 /// What other threads may touch of a worker.
+///
+/// Aligned to two cache lines (the adjacent-line prefetcher pairs them) so that what one
+/// worker writes on every poll (its counters, `sched`) never shares a line with its
+/// neighbour's.
+#[repr(align(128))]
 struct Remote {
     steal: Steal,
     unparker: Unparker,
