@@ -1,7 +1,8 @@
-//! Timers, gort against tokio in one run: the cost of arming and cancelling a timer, the
-//! lateness of 100,000 sleepers waking together, and the drift of a 1 ms ticker.
+//! Timers, gort against tokio in one run: the cost of arming and cancelling a timer (a
+//! million alive at once, and one at a time), the lateness of 100,000 sleepers waking
+//! together, and the drift of a 1 ms ticker.
 //!
-//! The first workload is a criterion group; the other two measure distributions and totals,
+//! The first two workloads are criterion groups; the other two measure distributions and totals,
 //! which criterion does not report, so this binary prints them as a table before criterion
 //! runs (same process, same machine state, both runtimes interleaved).
 //!
@@ -11,7 +12,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, criterion_group};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, criterion_group};
 
 const WORKERS: usize = 2;
 const TIMERS: usize = 1_000_000;
@@ -50,11 +52,17 @@ fn arm_and_cancel<S: Future<Output = ()>>(slots: &mut Vec<S>, n: usize, make: im
     slots.clear();
 }
 
-fn create_cancel(c: &mut Criterion) {
-    let mut group = c.benchmark_group("timer_create_cancel_1m");
+/// A criterion group of 10 samples over 8 s (each sample arms a million timers).
+fn timer_group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
+    let mut group = c.benchmark_group(name);
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(8));
+    group
+}
+
+fn create_cancel(c: &mut Criterion) {
+    let mut group = timer_group(c, "timer_create_cancel_1m");
     let rt = gort_rt();
     group.bench_function("gort", |b| {
         let mut slots = Vec::with_capacity(TIMERS);
@@ -81,7 +89,39 @@ fn create_cancel(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, create_cancel);
+/// Arms and cancels `n` one-hour timers one at a time: each is created, armed by a first poll
+/// and dropped before the next (a timeout around an operation that finishes first).
+fn arm_and_cancel_each<S: Future<Output = ()>>(n: usize, make: impl Fn() -> S) {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    for _ in 0..n {
+        let mut s = std::pin::pin!(make());
+        assert!(s.as_mut().poll(&mut cx).is_pending());
+    }
+}
+
+fn create_cancel_each(c: &mut Criterion) {
+    let mut group = timer_group(c, "timer_create_cancel_each_1m");
+    let rt = gort_rt();
+    group.bench_function("gort", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                arm_and_cancel_each(TIMERS, || gort::time::sleep(Duration::from_secs(3600)))
+            })
+        })
+    });
+    drop(rt);
+    let rt = tokio_rt();
+    group.bench_function("tokio", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                arm_and_cancel_each(TIMERS, || tokio::time::sleep(Duration::from_secs(3600)))
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, create_cancel, create_cancel_each);
 
 /// p50, p99 and max of `lateness`, in microseconds.
 fn percentiles(mut lateness: Vec<Duration>) -> (f64, f64, f64) {

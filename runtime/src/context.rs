@@ -37,9 +37,9 @@ pub(crate) fn with_handle<R>(f: impl FnOnce(&Arc<Shared>) -> R) -> Option<R> {
 }
 
 /// Runs `f` with the current runtime's handle and, if this thread is one of its workers, that
-/// worker's index: one thread-local access for both.
+/// worker: one thread-local access for both.
 pub(crate) fn with_handle_and_worker<R>(
-    f: impl FnOnce(&Arc<Shared>, Option<usize>) -> R,
+    f: impl FnOnce(&Arc<Shared>, Option<&Worker>) -> R,
 ) -> Option<R> {
     CONTEXT
         .try_with(|cx| {
@@ -47,11 +47,20 @@ pub(crate) fn with_handle_and_worker<R>(
             let handle = handle.as_ref()?;
             // SAFETY: as in `with_worker`.
             let worker = unsafe { cx.worker.get().as_ref() };
-            let index = worker.filter(|w| w.belongs_to(handle)).map(|w| w.index());
-            Some(f(handle, index))
+            Some(f(handle, worker.filter(|w| w.belongs_to(handle))))
         })
         .ok()
         .flatten()
+}
+
+/// Gives a runtime handle back to this thread's worker, which stocks it if it belongs to its
+/// runtime (see `scheduler/lend.rs`); drops it otherwise.
+pub(crate) fn return_handle(handle: Arc<Shared>) {
+    let rest = with_worker(|worker| match worker {
+        Some(worker) => worker.take_back_handle(handle),
+        None => Some(handle),
+    });
+    drop(rest);
 }
 
 /// Runs `f` with the worker this thread is running, if it is one.

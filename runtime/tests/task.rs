@@ -14,6 +14,12 @@ fn rt(workers: usize) -> Runtime {
     Builder::new().workers(workers).build().unwrap()
 }
 
+/// How many rounds a race test runs: `n`, or a twentieth of it under miri, whose interpreter
+/// is about a thousand times slower (its scheduler still varies the interleavings).
+fn rounds(n: usize) -> usize {
+    if cfg!(miri) { (n / 20).max(10) } else { n }
+}
+
 /// Counts drops, to check that every future and output is dropped exactly once.
 struct DropCount(Arc<AtomicUsize>);
 
@@ -115,7 +121,7 @@ fn abort_after_completion_has_no_effect() {
 #[test]
 fn abort_a_running_goroutine_from_another_thread() {
     let rt = rt(2);
-    for _ in 0..200 {
+    for _ in 0..rounds(200) {
         let started = Arc::new(AtomicBool::new(false));
         let s = started.clone();
         let h = rt.spawn(async move {
@@ -140,7 +146,7 @@ fn abort_a_running_goroutine_from_another_thread() {
 fn abort_racing_completion() {
     let rt = rt(2);
     let (mut ok, mut cancelled) = (0, 0);
-    for i in 0..2000 {
+    for i in 0..rounds(2000) {
         let h = rt.spawn(async move { i });
         if i % 2 == 0 {
             std::thread::yield_now();
@@ -157,7 +163,7 @@ fn abort_racing_completion() {
             }
         }
     }
-    assert_eq!(ok + cancelled, 2000);
+    assert_eq!(ok + cancelled, rounds(2000));
 }
 
 /// Dropping the handle detaches: the goroutine still runs, and its output is dropped once.
@@ -166,7 +172,7 @@ fn dropping_the_handle_detaches() {
     let rt = rt(2);
     let drops = Arc::new(AtomicUsize::new(0));
     let ran = Arc::new(AtomicUsize::new(0));
-    for _ in 0..1000 {
+    for _ in 0..rounds(1000) {
         let (d, r) = (drops.clone(), ran.clone());
         drop(rt.spawn(async move {
             r.fetch_add(1, SeqCst);
@@ -178,8 +184,8 @@ fn dropping_the_handle_detaches() {
             yield_now().await;
         }
     });
-    assert_eq!(ran.load(SeqCst), 1000);
-    assert_eq!(drops.load(SeqCst), 1000);
+    assert_eq!(ran.load(SeqCst), rounds(1000));
+    assert_eq!(drops.load(SeqCst), rounds(1000));
 }
 
 /// The output is dropped exactly once whether the handle reads it or is dropped first (and a
@@ -189,7 +195,7 @@ fn output_dropped_once_when_handle_drop_races_completion() {
     let rt = rt(2);
     let made = Arc::new(AtomicUsize::new(0));
     let drops = Arc::new(AtomicUsize::new(0));
-    for i in 0..2000 {
+    for i in 0..rounds(2000) {
         let (m, d) = (made.clone(), drops.clone());
         let h = rt.spawn(async move {
             m.fetch_add(1, SeqCst);

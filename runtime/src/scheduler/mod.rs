@@ -58,6 +58,7 @@
 
 mod idle;
 mod injector;
+mod lend;
 mod metrics;
 mod park;
 mod queue;

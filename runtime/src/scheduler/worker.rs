@@ -34,6 +34,8 @@ pub(crate) struct Worker {
     is_searching: Cell<bool>,
     /// True while a goroutine is being polled: its wakes and spawns go to `runnext`.
     is_polling: Cell<bool>,
+    /// References to `shared` stocked for timers (see `lend.rs`).
+    pub(super) handle_refs: Cell<usize>,
     rng: RefCell<fastrand::Rng>,
 }
 
@@ -54,10 +56,13 @@ pub(crate) fn run(shared: Arc<Shared>, parts: WorkerParts) {
         polls: Cell::new(0),
         is_searching: Cell::new(false),
         is_polling: Cell::new(false),
+        handle_refs: Cell::new(0),
         rng: RefCell::new(fastrand::Rng::with_seed(
             0x9E37_79B9_7F4A_7C15 ^ index as u64,
         )),
     };
+    // Declared after `worker`, so dropped before it: the thread stops being this worker before
+    // the worker gives back its stocked references (see `lend.rs`).
     let _enter = crate::context::enter_worker(shared, &worker);
     worker.run_loop();
 }

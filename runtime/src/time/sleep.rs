@@ -7,6 +7,7 @@ use crate::coop;
 use crate::loom::Arc;
 use crate::scheduler::Shared;
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::task::{Context, Poll};
@@ -14,7 +15,8 @@ use std::time::{Duration, Instant};
 
 /// The owner's side of a timer: the entry (pinned inside the future) and where it is armed.
 pub(crate) struct TimerEntry {
-    handle: Arc<Shared>,
+    /// Taken in `drop`, which gives it back to the worker it is dropped on (see `lend.rs`).
+    handle: ManuallyDrop<Arc<Shared>>,
     deadline: Instant,
     /// The deadline was at or before the clock when it was set: due at once, with no second
     /// read of the clock.
@@ -42,10 +44,14 @@ pub(crate) struct TimerHome {
 }
 
 pub(crate) fn current_handle(what: &str) -> TimerHome {
-    context::with_handle_and_worker(|handle, worker| TimerHome { handle: handle.clone(), shard: worker.unwrap_or(0) })
-        .unwrap_or_else(|| {
-            panic!("gort::time::{what} must be called from inside a gort runtime (timers need its timer wheel)")
-        })
+    context::with_handle_and_worker(|handle, worker| match worker {
+        // A reference from the worker's stock, without touching the count (see `lend.rs`).
+        Some(worker) => TimerHome { handle: worker.lend_handle(), shard: worker.index() },
+        None => TimerHome { handle: handle.clone(), shard: 0 },
+    })
+    .unwrap_or_else(|| {
+        panic!("gort::time::{what} must be called from inside a gort runtime (timers need its timer wheel)")
+    })
 }
 
 /// `now + d`, or a deadline so far away it never comes if that overflows.
@@ -70,7 +76,7 @@ impl TimerEntry {
         let TimerHome { handle, shard } = home;
         debug_assert!(shard < handle.time.num_shards());
         TimerEntry {
-            handle,
+            handle: ManuallyDrop::new(handle),
             deadline,
             due: deadline <= set_at,
             shard: shard as u32,
@@ -191,6 +197,9 @@ impl Drop for TimerEntry {
                     .cancel(self.shard as usize, self.entry_ptr())
             };
         }
+        // SAFETY: taken once, here; the field is not used again.
+        let handle = unsafe { ManuallyDrop::take(&mut self.handle) };
+        context::return_handle(handle);
     }
 }
 
