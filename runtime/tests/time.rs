@@ -97,7 +97,9 @@ fn dropping_a_sleep_cancels_it() {
         for _ in 0..1000 {
             let s = sleep(Duration::from_millis(50));
             let mut s = std::pin::pin!(s);
-            assert!(futures::poll!(s.as_mut()).is_pending());
+            // Armed by this poll; or due already, if this thread was held up for 50 ms since
+            // `sleep` (it happens under miri, or on a loaded machine).
+            let _ = futures::poll!(s.as_mut());
         }
         // Dropped sleeps leave nothing behind that could fire into a dead task.
         sleep(Duration::from_millis(60)).await;
