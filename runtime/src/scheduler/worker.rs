@@ -151,6 +151,20 @@ impl Worker {
             })
     }
 
+    /// The 61-tick maintenance of `next_task`, due in the middle of a `runnext` chain: due
+    /// timers fire and yielders rejoin the ring. True if nothing else waits then (the ring and
+    /// the global queue are empty), so the chain may go on: a ping-pong pair keeps its worker
+    /// and wakes nobody. Otherwise the caller gives the global queue its share and ends the
+    /// chain.
+    fn maintain_in_chain(&self) -> bool {
+        self.tick.set(0);
+        self.shared
+            .time
+            .fire_due(CAPACITY.saturating_sub(self.local.len()));
+        self.flush_yielded();
+        self.local.len() == 0 && self.shared.injector.is_empty()
+    }
+
     /// Moves the yielded goroutines to the back of the ring, where thieves can reach them.
     /// True if there were any.
     fn flush_yielded(&self) -> bool {
@@ -224,7 +238,7 @@ impl Worker {
         self.count_poll();
         task.run();
         while let Some(next) = self.local.pop_runnext() {
-            if self.tick.get() >= GLOBAL_INTERVAL {
+            if self.tick.get() >= GLOBAL_INTERVAL && !self.maintain_in_chain() {
                 // The global queue's turn, in a chain of `runnext` hops (goroutines waking or
                 // spawning their successors): its share goes into the ring ahead of `runnext`'s
                 // goroutine, which goes to the back, or such a chain would leave the global
