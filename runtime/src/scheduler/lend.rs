@@ -37,7 +37,8 @@ impl Worker {
         }
         self.handle_refs.set(refs - 1);
         // SAFETY: the stock holds `refs` strong counts of `self.shared`'s allocation, taken
-        // with `Arc::into_raw` (`take_back_handle`); one of them moves into the new `Arc`.
+        // with `Arc::into_raw` (`take_back_handle`), which returns the pointer `Arc::as_ptr`
+        // gives for that allocation; one of the counts moves into the new `Arc`.
         unsafe { Arc::from_raw(Arc::as_ptr(&self.shared)) }
     }
 
