@@ -45,6 +45,7 @@ use std::time::{Duration, Instant};
 const WAKE_BATCH: usize = 32;
 const NO_DEADLINE: u64 = u64::MAX;
 const NO_WATCHER: usize = usize::MAX;
+const NANOS_PER_TICK: u64 = 1_000_000;
 
 pub(crate) struct TimeDriver {
     start: Instant,
@@ -89,32 +90,27 @@ impl TimeDriver {
         self.shards.len()
     }
 
+    /// Nanoseconds from the driver's start to `t` (0 before it), saturating. Plain u64
+    /// arithmetic: `Duration::as_nanos` and `as_millis` work in u128, which costs more than
+    /// the rest of arming a timer.
+    fn nanos_since_start(&self, t: Instant) -> u64 {
+        let d = t.saturating_duration_since(self.start);
+        d.as_secs()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(u64::from(d.subsec_nanos()))
+    }
+
     /// Milliseconds since the driver started, rounded down: entries due at or before this tick
     /// fire.
     pub(crate) fn now_tick(&self) -> u64 {
-        self.instant_to_tick(Instant::now(), false)
+        (self.nanos_since_start(Instant::now()) / NANOS_PER_TICK).min(MAX_TICK)
     }
 
     /// The tick a deadline maps to, rounded up so that a timer never fires early.
     pub(crate) fn deadline_tick(&self, deadline: Instant) -> u64 {
-        self.instant_to_tick(deadline, true)
-    }
-
-    fn instant_to_tick(&self, t: Instant, round_up: bool) -> u64 {
-        // u64 arithmetic: `Duration::as_millis` divides a u128, which costs more than the rest
-        // of arming a timer.
-        let d = t.saturating_duration_since(self.start);
-        let nanos = d.subsec_nanos();
-        let ms = d
-            .as_secs()
-            .saturating_mul(1000)
-            .saturating_add(u64::from(nanos / 1_000_000));
-        let ms = if round_up && !nanos.is_multiple_of(1_000_000) {
-            ms.saturating_add(1)
-        } else {
-            ms
-        };
-        ms.min(MAX_TICK)
+        self.nanos_since_start(deadline)
+            .div_ceil(NANOS_PER_TICK)
+            .min(MAX_TICK)
     }
 
     /// The first instant at or after `t` that falls on a tick boundary: a deadline there loses
@@ -153,10 +149,8 @@ impl TimeDriver {
             }
             // SAFETY: the lock gives us the entry's node and waker; the caller keeps it alive.
             let old = unsafe {
-                let e = entry.as_ref();
-                e.set_armed(when);
                 wheel.insert(Entry::node(entry), when);
-                e.set_waker(waker)
+                entry.as_ref().set_waker(waker)
             };
             // `next` only moves earlier here (and is recomputed when the shard fires), so it may
             // be early, never late: an early `next` costs one fruitless check, nothing more.
@@ -211,14 +205,9 @@ impl TimeDriver {
     pub(crate) unsafe fn cancel(&self, shard: usize, entry: NonNull<Entry>) -> bool {
         let shard_ref = &self.shards[shard];
         let mut wheel = shard_ref.wheel.lock();
-        // SAFETY: under the lock the node is ours to unlink; it is alive by contract.
-        let removed = unsafe { wheel.remove(Entry::node(entry)) };
-        if removed {
-            // SAFETY: under the lock, unlinked. `next` is left as it is (early at worst).
-            unsafe { entry.as_ref().disarm() };
-        }
-        drop(wheel);
-        removed
+        // SAFETY: under the lock the node is ours to unlink; it is alive by contract. Removing
+        // it leaves it unlinked; `next` is left as it is (early at worst).
+        unsafe { wheel.remove(Entry::node(entry)) }
     }
 
     /// The earliest deadline over all shards, as a tick.

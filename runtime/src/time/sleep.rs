@@ -18,11 +18,11 @@ pub(crate) struct TimerEntry {
     /// Taken in `drop`, which gives it back to the worker it is dropped on (see `lend.rs`).
     handle: ManuallyDrop<Arc<Shared>>,
     deadline: Instant,
+    shard: u32,
     /// The deadline was at or before the clock when it was set: due at once, with no second
     /// read of the clock.
     due: bool,
     state: Armed,
-    shard: u32,
     entry: Entry,
 }
 
@@ -55,7 +55,7 @@ pub(crate) fn current_handle(what: &str) -> TimerHome {
 }
 
 /// `now + d`, or a deadline so far away it never comes if that overflows.
-pub(crate) fn deadline_after(now: Instant, d: Duration) -> Instant {
+fn deadline_after(now: Instant, d: Duration) -> Instant {
     now.checked_add(d)
         .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400))
 }
@@ -63,22 +63,21 @@ pub(crate) fn deadline_after(now: Instant, d: Duration) -> Instant {
 impl TimerEntry {
     /// A timer due `d` from now.
     pub(crate) fn after(home: TimerHome, d: Duration) -> TimerEntry {
-        let now = Instant::now();
-        TimerEntry::new(home, deadline_after(now, d), now)
+        TimerEntry::new(home, deadline_after(Instant::now(), d), d.is_zero())
     }
 
     /// A timer due at `deadline`.
     pub(crate) fn at(home: TimerHome, deadline: Instant) -> TimerEntry {
-        TimerEntry::new(home, deadline, Instant::now())
+        TimerEntry::new(home, deadline, deadline <= Instant::now())
     }
 
-    fn new(home: TimerHome, deadline: Instant, set_at: Instant) -> TimerEntry {
+    fn new(home: TimerHome, deadline: Instant, due: bool) -> TimerEntry {
         let TimerHome { handle, shard } = home;
         debug_assert!(shard < handle.time.num_shards());
         TimerEntry {
             handle: ManuallyDrop::new(handle),
             deadline,
-            due: deadline <= set_at,
+            due,
             shard: shard as u32,
             state: Armed::No,
             entry: Entry::new(),
@@ -184,6 +183,15 @@ impl TimerEntry {
         let this = unsafe { self.get_unchecked_mut() };
         this.deadline = deadline;
         this.due = deadline <= Instant::now();
+    }
+
+    /// Moves the deadline to `d` from now; the timer re-arms at its next poll.
+    pub(crate) fn reset_after(mut self: Pin<&mut Self>, d: Duration) {
+        self.as_mut().cancel();
+        // SAFETY: as in `poll_elapsed`.
+        let this = unsafe { self.get_unchecked_mut() };
+        this.deadline = deadline_after(Instant::now(), d);
+        this.due = d.is_zero();
     }
 }
 
@@ -332,3 +340,8 @@ impl std::fmt::Debug for Sleep {
             .finish()
     }
 }
+
+// 72 bytes per sleeping goroutine (see `entry.rs`): a field added here should be a choice,
+// not an accident.
+#[cfg(all(target_pointer_width = "64", not(gort_loom)))]
+const _: () = assert!(std::mem::size_of::<Sleep>() == 72);

@@ -1,6 +1,6 @@
 //! `Timer`: Go's `time.Timer`, with `Stop` and `Reset` telling whether the timer was active.
 
-use super::sleep::{TimerEntry, current_handle, deadline_after};
+use super::sleep::{TimerEntry, current_handle};
 use crate::coop;
 use std::fmt;
 use std::future::poll_fn;
@@ -118,7 +118,7 @@ impl Timer {
     /// ```
     pub fn reset(&mut self, d: Duration) -> bool {
         let was_running = self.stop();
-        self.entry.as_mut().reset(deadline_after(Instant::now(), d));
+        self.entry.as_mut().reset_after(d);
         self.running = true;
         self.arm();
         was_running

@@ -37,6 +37,7 @@
 //! no one else while it is linked (the time driver guards each wheel with a mutex).
 
 use crate::loom::UnsafeCell;
+use crate::loom::atomic::{AtomicU64, Ordering::*};
 use std::ptr::NonNull;
 
 pub(crate) const LEVELS: usize = 7;
@@ -46,44 +47,120 @@ const SLOT_MASK: u64 = SLOTS as u64 - 1;
 /// The latest tick the wheel can hold; later deadlines are clamped to it.
 pub(crate) const MAX_TICK: u64 = (1 << (SLOT_BITS * LEVELS as u32)) - 1;
 
-/// Where a node is linked.
+/// Bits of a node's key that hold its due tick.
+const WHEN_BITS: u32 = SLOT_BITS * LEVELS as u32;
+const WHEN_MASK: u64 = (1 << WHEN_BITS) - 1;
+/// Place codes, above the tick in a node's key: where the node is linked.
+const UNLINKED: u64 = 0;
+const PENDING: u64 = 1;
+/// `SLOT_CODE + level * SLOTS + slot`: in that slot. The highest code is 449, so a key never
+/// reaches `FIRED`.
+const SLOT_CODE: u64 = 2;
+/// The key of a node whose timer fired (set by the timer entry, see `entry.rs`).
+pub(crate) const FIRED: u64 = u64::MAX;
+
+/// Where a node is linked, decoded from its key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Place {
     Unlinked,
-    Slot { level: u8, slot: u8 },
+    Slot { level: usize, slot: usize },
     Pending,
 }
 
-struct NodeInner {
-    prev: Option<NonNull<Node>>,
-    next: Option<NonNull<Node>>,
-    when: u64,
-    place: Place,
+fn key(when: u64, place: Place) -> u64 {
+    let code = match place {
+        Place::Unlinked => UNLINKED,
+        Place::Pending => PENDING,
+        Place::Slot { level, slot } => SLOT_CODE + (level * SLOTS + slot) as u64,
+    };
+    when | code << WHEN_BITS
 }
 
-/// The part of a timer entry the wheel links.
+fn place_of(key: u64) -> Place {
+    match key >> WHEN_BITS {
+        UNLINKED => Place::Unlinked,
+        PENDING => Place::Pending,
+        code => {
+            let at = (code - SLOT_CODE) as usize;
+            Place::Slot {
+                level: at / SLOTS,
+                slot: at % SLOTS,
+            }
+        }
+    }
+}
+
+struct Links {
+    prev: Option<NonNull<Node>>,
+    next: Option<NonNull<Node>>,
+}
+
+/// The part of a timer entry the wheel links: two links and a key, 24 bytes.
+///
+/// The key packs the due tick (42 bits) and where the node is linked (the place code above
+/// it), or is `FIRED`. The wheel writes it only under its owner's lock; it is atomic because
+/// the timer's owner reads it without the lock to see whether it fired. A fired entry has key
+/// `FIRED` and is in no wheel; `reset` (by the owner, once the driver is done with it) makes
+/// it unlinked again.
 pub(crate) struct Node {
-    inner: UnsafeCell<NodeInner>,
+    links: UnsafeCell<Links>,
+    key: AtomicU64,
 }
 
 impl Node {
     pub(crate) fn new() -> Node {
         Node {
-            inner: UnsafeCell::new(NodeInner {
+            links: UnsafeCell::new(Links {
                 prev: None,
                 next: None,
-                when: 0,
-                place: Place::Unlinked,
             }),
+            key: AtomicU64::new(key(0, Place::Unlinked)),
         }
+    }
+
+    /// True once the entry's timer fired (`Acquire`: pairs with `mark_fired`).
+    pub(crate) fn is_fired(&self) -> bool {
+        self.key.load(Acquire) == FIRED
+    }
+
+    /// Marks an unlinked node fired, with `Release`: after this the driver never touches it.
+    pub(crate) fn mark_fired(&self) {
+        self.key.store(FIRED, Release);
+    }
+
+    /// Unlinked again, after the owner observed `FIRED`.
+    pub(crate) fn reset(&self) {
+        self.key.store(key(0, Place::Unlinked), Relaxed);
+    }
+
+    fn when(&self) -> u64 {
+        self.key.load(Relaxed) & WHEN_MASK
+    }
+
+    fn place(&self) -> Place {
+        let k = self.key.load(Relaxed);
+        if k == FIRED {
+            Place::Unlinked
+        } else {
+            place_of(k)
+        }
+    }
+
+    fn set(&self, when: u64, place: Place) {
+        self.key.store(key(when, place), Relaxed);
     }
 }
 
-// SAFETY (for every `inner` helper below): the caller of the wheel's unsafe methods guarantees
-// exclusive access to linked nodes, see the module comment.
-fn inner<'a>(node: NonNull<Node>) -> &'a mut NodeInner {
+// SAFETY (for `links` below): the caller of the wheel's unsafe methods guarantees exclusive
+// access to linked nodes' links, see the module comment.
+fn links<'a>(node: NonNull<Node>) -> &'a mut Links {
     // SAFETY: see above.
-    unsafe { node.as_ref().inner.with_mut(|p| &mut *p) }
+    unsafe { node.as_ref().links.with_mut(|p| &mut *p) }
+}
+
+fn node<'a>(node: NonNull<Node>) -> &'a Node {
+    // SAFETY: linked nodes are alive (the wheel's contract).
+    unsafe { node.as_ref() }
 }
 
 #[derive(Default)]
@@ -94,24 +171,24 @@ struct List {
 
 impl List {
     fn push_back(&mut self, node: NonNull<Node>) {
-        let n = inner(node);
+        let n = links(node);
         n.prev = self.tail;
         n.next = None;
         match self.tail {
-            Some(tail) => inner(tail).next = Some(node),
+            Some(tail) => links(tail).next = Some(node),
             None => self.head = Some(node),
         }
         self.tail = Some(node);
     }
 
     fn remove(&mut self, node: NonNull<Node>) {
-        let n = inner(node);
+        let n = links(node);
         match n.prev {
-            Some(prev) => inner(prev).next = n.next,
+            Some(prev) => links(prev).next = n.next,
             None => self.head = n.next,
         }
         match n.next {
-            Some(next) => inner(next).prev = n.prev,
+            Some(next) => links(next).prev = n.prev,
             None => self.tail = n.prev,
         }
         n.prev = None;
@@ -198,25 +275,21 @@ impl Wheel {
     /// `node` is alive and unlinked, and stays alive until it is removed or handed out.
     pub(crate) unsafe fn insert(&mut self, node: NonNull<Node>, when: u64) {
         let when = when.min(MAX_TICK);
-        inner(node).when = when;
         self.len += 1;
         self.link(node, when);
     }
 
-    fn link(&mut self, node: NonNull<Node>, when: u64) {
+    fn link(&mut self, n: NonNull<Node>, when: u64) {
         if when <= self.elapsed {
-            inner(node).place = Place::Pending;
-            self.pending.push_back(node);
+            node(n).set(when, Place::Pending);
+            self.pending.push_back(n);
             return;
         }
         let level = level_for(self.elapsed, when);
         let slot = slot_for(when, level);
-        inner(node).place = Place::Slot {
-            level: level as u8,
-            slot: slot as u8,
-        };
+        node(n).set(when, Place::Slot { level, slot });
         let lvl = &mut self.levels[level];
-        lvl.slots[slot].push_back(node);
+        lvl.slots[slot].push_back(n);
         lvl.occupied |= 1 << slot;
     }
 
@@ -224,21 +297,21 @@ impl Wheel {
     ///
     /// # Safety
     /// `node` is alive and, if linked, linked in this wheel.
-    pub(crate) unsafe fn remove(&mut self, node: NonNull<Node>) -> bool {
-        let place = inner(node).place;
-        match place {
+    pub(crate) unsafe fn remove(&mut self, n: NonNull<Node>) -> bool {
+        let nd = node(n);
+        match nd.place() {
             Place::Unlinked => return false,
-            Place::Pending => self.pending.remove(node),
+            Place::Pending => self.pending.remove(n),
             Place::Slot { level, slot } => {
-                let lvl = &mut self.levels[level as usize];
-                let list = &mut lvl.slots[slot as usize];
-                list.remove(node);
+                let lvl = &mut self.levels[level];
+                let list = &mut lvl.slots[slot];
+                list.remove(n);
                 if list.is_empty() {
                     lvl.occupied &= !(1 << slot);
                 }
             }
         }
-        inner(node).place = Place::Unlinked;
+        nd.set(0, Place::Unlinked);
         self.len -= 1;
         true
     }
@@ -285,10 +358,10 @@ impl Wheel {
     /// Every linked node is alive.
     pub(crate) unsafe fn poll(&mut self, now: u64) -> Option<NonNull<Node>> {
         loop {
-            if let Some(node) = self.pending.pop_front() {
-                inner(node).place = Place::Unlinked;
+            if let Some(n) = self.pending.pop_front() {
+                node(n).set(0, Place::Unlinked);
                 self.len -= 1;
-                return Some(node);
+                return Some(n);
             }
             match self.next_expiration() {
                 Some(exp) if exp.deadline <= now => self.cascade(exp),
@@ -306,9 +379,9 @@ impl Wheel {
         let mut list = std::mem::take(&mut lvl.slots[exp.slot]);
         lvl.occupied &= !(1 << exp.slot);
         self.elapsed = exp.deadline;
-        while let Some(node) = list.pop_front() {
-            let when = inner(node).when;
-            self.link(node, when);
+        while let Some(n) = list.pop_front() {
+            let when = node(n).when();
+            self.link(n, when);
         }
     }
 }
@@ -318,13 +391,13 @@ impl Drop for Wheel {
         // The nodes belong to their timers; just mark them unlinked so a late cancel is a no-op.
         for lvl in self.levels.iter_mut() {
             for list in lvl.slots.iter_mut() {
-                while let Some(node) = list.pop_front() {
-                    inner(node).place = Place::Unlinked;
+                while let Some(n) = list.pop_front() {
+                    node(n).set(0, Place::Unlinked);
                 }
             }
         }
-        while let Some(node) = self.pending.pop_front() {
-            inner(node).place = Place::Unlinked;
+        while let Some(n) = self.pending.pop_front() {
+            node(n).set(0, Place::Unlinked);
         }
     }
 }
