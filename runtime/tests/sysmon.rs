@@ -158,3 +158,52 @@ fn shutdown_with_a_stuck_worker_and_a_running_spare() {
     tx.send(()).unwrap();
     rt.shutdown_timeout(RESCUE);
 }
+
+/// A goroutine that computes without awaiting keeps its core busy: while another worker runs,
+/// sysmon starts no spare to share the cores with it (it would only slow both down), but the
+/// goroutines that had yielded on the stuck worker still move to a worker that runs them.
+/// Where the kernel cannot say whether a thread is on a CPU, sysmon relieves as if blocked.
+#[cfg(all(target_os = "linux", not(miri)))]
+#[test]
+fn a_computing_worker_beside_a_running_one_gets_no_spare() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering::*};
+    let rt = rt(2);
+    let release = Arc::new(AtomicBool::new(false));
+    let started = Arc::new(AtomicBool::new(false));
+    let handoffs = rt.block_on(async {
+        // Keeps the other worker running: it yields on every poll until released.
+        let keeper = go({
+            let release = release.clone();
+            async move {
+                while !release.load(Relaxed) {
+                    yield_now().await;
+                }
+            }
+        });
+        // Computes on main's worker (it runs from `runnext` when main yields) until released.
+        let hog = go({
+            let (release, started) = (release.clone(), started.clone());
+            async move {
+                started.store(true, Relaxed);
+                let start = Instant::now();
+                while !release.load(Relaxed) && start.elapsed() < RESCUE {
+                    std::hint::spin_loop();
+                }
+            }
+        });
+        // main waits on the stuck worker's yielded list: sysmon must move it to the worker
+        // that runs the keeper.
+        while !started.load(Relaxed) {
+            yield_now().await;
+        }
+        // Several of sysmon's looks at a worker stuck for over 10 ms.
+        gort_runtime::time::sleep(Duration::from_millis(60)).await;
+        let handoffs = gort_runtime::runtime::metrics().handoffs;
+        release.store(true, Relaxed);
+        hog.await.unwrap();
+        keeper.await.unwrap();
+        handoffs
+    });
+    assert_eq!(handoffs, 0, "a spare was started beside a running worker");
+}

@@ -11,7 +11,8 @@
 //!   goes to a separate pool (`crate::blocking`) instead of handing the P to a new M.
 //! - **sysmon** (`sysmon.rs`) watches the workers; when one is stuck in a single poll for over
 //!   10 ms it starts a *spare* worker (`spare.rs`), a P of its own kept parked until then, which
-//!   runs the goroutines the stuck one cannot (Go's retake, hand-off of a P in a syscall).
+//!   runs the goroutines the stuck one cannot (Go's retake, hand-off of a P in a syscall),
+//!   unless the stuck thread computes on a CPU while another worker runs (`oncpu.rs`).
 //! - The global run queue is the `Injector` (`injector.rs`); the idle and spinning accounting
 //!   is `Idle` (`idle.rs`); a thread with nothing to do sleeps in a `Parker` (`park.rs`).
 //!
@@ -60,6 +61,8 @@ mod idle;
 mod injector;
 mod lend;
 mod metrics;
+#[cfg(not(gort_loom))]
+mod oncpu;
 mod park;
 mod queue;
 mod spare;
@@ -133,6 +136,10 @@ struct Remote {
     sched: AtomicU64,
     /// For a spare: whether sysmon started it, and whether it should stop.
     spare: SpareFlags,
+    /// The worker's thread, for sysmon to see whether a stuck poll keeps it on a CPU; set
+    /// when the thread starts.
+    #[cfg(not(gort_loom))]
+    thread: std::sync::OnceLock<oncpu::ThreadState>,
 }
 
 /// What a worker thread needs to start: its queue's owner side and its parker.
@@ -163,6 +170,8 @@ impl Shared {
                 yielded: SpinLock::new(VecDeque::new()),
                 sched: AtomicU64::new(0),
                 spare: SpareFlags::default(),
+                #[cfg(not(gort_loom))]
+                thread: std::sync::OnceLock::new(),
             });
             parts.push(WorkerParts {
                 index,

@@ -46,6 +46,10 @@ pub(crate) fn run(shared: Arc<Shared>, parts: WorkerParts) {
         local,
         parker,
     } = parts;
+    #[cfg(not(gort_loom))]
+    let _ = shared.remotes[index]
+        .thread
+        .set(super::oncpu::ThreadState::current());
     let worker = Worker {
         is_spare: shared.is_spare(index),
         shared: shared.clone(),
