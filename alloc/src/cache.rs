@@ -19,10 +19,14 @@
 //! exit) allocates through one shared cache behind a lock (`global.rs`); it is the same type.
 
 use crate::global::{Global, global};
+use crate::largecache::LargeCache;
 use crate::owned::OwnedSpans;
 use crate::sizeclass::{CLASSES, NUM_CLASSES};
 use crate::span::Span;
 use crate::stats::ClassStats;
+
+/// Pages of empty small spans a cache keeps beyond one per class (2 MiB; `owned.rs`).
+pub(crate) const MAX_EMPTY_PAGES: usize = 256;
 
 /// A thread's cache (see the module docs).
 #[derive(Debug)]
@@ -30,6 +34,10 @@ pub(crate) struct MCache {
     classes: [OwnedSpans; NUM_CLASSES],
     allocs: [u64; NUM_CLASSES],
     frees: [u64; NUM_CLASSES],
+    /// Pages the classes may still keep in empty spans beyond one each (`owned.rs`).
+    empty_budget: usize,
+    /// Large spans kept for reuse (`largecache.rs`).
+    pub(crate) large: LargeCache,
 }
 
 // SAFETY: the shared cache moves between threads under its lock; the spans it points to are
@@ -43,6 +51,8 @@ impl MCache {
             classes: [const { OwnedSpans::new() }; NUM_CLASSES],
             allocs: [0; NUM_CLASSES],
             frees: [0; NUM_CLASSES],
+            empty_budget: MAX_EMPTY_PAGES,
+            large: LargeCache::new(),
         }
     }
 
@@ -78,7 +88,8 @@ impl MCache {
         self.allocs[class] = 0;
         self.frees[class] = 0;
         let token = self.token();
-        if !self.classes[class].refill(&global.central[class], &global.heap, token) {
+        let (central, heap) = (&global.central[class], &global.heap);
+        if !self.classes[class].refill(central, heap, token, &mut self.empty_budget) {
             return None;
         }
         self.allocs[class] += 1;
@@ -112,11 +123,14 @@ impl MCache {
         // SAFETY: an object was allocated, so the state exists.
         let global = unsafe { global().unwrap_unchecked() };
         // SAFETY: forwarded contract.
-        unsafe { self.classes[class].after_free(span, &global.heap) };
+        unsafe { self.classes[class].after_free(span, &global.heap, &mut self.empty_budget) };
     }
 
-    /// Hands every span back to the central lists and flushes the counts.
+    /// Hands every span back to the central lists (kept large spans to the page heap) and
+    /// flushes the counts.
     pub(crate) fn flush(&mut self, global: &Global) {
+        // SAFETY: kept large spans hold no live object, and the cache gives them up.
+        self.large.drain(|span| unsafe { global.heap.free(span) });
         for class in 1..NUM_CLASSES {
             self.classes[class].give_back(&global.central[class], &global.heap);
             global
@@ -125,6 +139,18 @@ impl MCache {
             self.allocs[class] = 0;
             self.frees[class] = 0;
         }
+        self.empty_budget = MAX_EMPTY_PAGES;
+    }
+
+    /// Hands the spans kept for reuse with no live object to the page heap: the large ones and
+    /// every class's empty ones.
+    pub(crate) fn release_kept(&mut self, global: &Global) {
+        // SAFETY: kept large spans hold no live object, and the cache gives them up.
+        self.large.drain(|span| unsafe { global.heap.free(span) });
+        for class in 1..NUM_CLASSES {
+            self.classes[class].release_empty(&global.heap);
+        }
+        self.empty_budget = MAX_EMPTY_PAGES;
     }
 
     /// Counts a free of an object of `class` that this thread pushed onto another owner's span.
@@ -140,5 +166,40 @@ impl MCache {
             out.frees += self.frees[class + 1];
         }
         debug_assert_eq!(classes.len() + 1, CLASSES.len());
+    }
+}
+
+#[cfg(all(test, not(gort_loom)))]
+mod tests {
+    use super::*;
+    use crate::central::Central;
+    use crate::heap::Heap;
+    use crate::loom::Mutex;
+    use crate::sizeclass::PAGE_SIZE;
+    use crate::stats::Counters;
+    use std::sync::atomic::Ordering::Relaxed;
+
+    #[test]
+    fn kept_spans_go_back_to_the_page_heap_on_release_and_on_exit() {
+        let global = Global {
+            heap: Heap::new(),
+            central: std::array::from_fn(Central::new),
+            shared: Mutex::new(MCache::new()),
+            counters: Counters::new(),
+        };
+        let mut cache = MCache::new();
+        for release in [true, false] {
+            for pages in [5, 13] {
+                let span = global.heap.alloc(pages, PAGE_SIZE, 0, false);
+                cache.large.put(span, pages, |_| panic!("room for both"));
+            }
+            assert_eq!(global.heap.in_use.load(Relaxed), 18 * PAGE_SIZE);
+            if release {
+                cache.release_kept(&global);
+            } else {
+                cache.flush(&global);
+            }
+            assert_eq!(global.heap.in_use.load(Relaxed), 0);
+        }
     }
 }

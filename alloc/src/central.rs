@@ -81,7 +81,9 @@ impl Central {
             // SAFETY: popped under the lock, the span is ours alone: we are its holder.
             unsafe { (*span).drain_remote() };
             // SAFETY: as above.
-            debug_assert!(unsafe { (*span).alloc_state().allocated < (*span).extent().objects });
+            debug_assert!(unsafe {
+                ((*span).alloc_state().allocated as usize) < (*span).extent().objects
+            });
             // SAFETY: as above.
             unsafe { (*span).owner.store(owner, Relaxed) };
             return span;
@@ -171,7 +173,10 @@ impl Central {
             // SAFETY: the caller is the holder until the span is handed on below.
             let (allocated, objects) = unsafe {
                 (*span).drain_remote();
-                ((*span).alloc_state().allocated, (*span).extent().objects)
+                (
+                    (*span).alloc_state().allocated as usize,
+                    (*span).extent().objects,
+                )
             };
             if allocated == 0 {
                 // SAFETY: no live object, so no remote free can come (module docs).

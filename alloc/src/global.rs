@@ -8,13 +8,15 @@
 //!   ([`MCache::alloc_fast`]). Everything else (no current span, an exhausted one, a thread
 //!   that has not set up its cache or has exited, the shared cache under its lock) is out of
 //!   line, in [`allocate_small_slow`].
-//! - **Large** (anything else): a span of its own from the page heap, aligned as asked, with no
-//!   cache in between (Go's `largeAlloc`).
+//! - **Large** (anything else): a span of its own, aligned as asked: one the thread kept when it
+//!   freed a large object of about the same length (`largecache.rs`), else one from the page
+//!   heap (Go's `largeAlloc`).
 //! - **Free**: the page map gives the span in two loads. If the span's `owner` is this
 //!   thread's cache (true for every span the thread allocated from and still holds,
 //!   `owned.rs`), the object goes back onto the span's free list. Only small malloc spans ever
 //!   carry a cache's token, so that one comparison is the whole test on the fast path. The
-//!   rest is out of line, in [`free_slow`]: large spans go straight back to the page heap,
+//!   rest is out of line, in [`free_slow`]: large spans go to the freeing thread's kept large
+//!   spans (or, not fitting there, back to the page heap),
 //!   small objects of other owners onto the span's remote-free list, which never blocks
 //!   (`remote.rs`).
 //!
@@ -43,6 +45,7 @@ use crate::arena::os;
 use crate::cache::MCache;
 use crate::central::Central;
 use crate::heap::{Heap, pages_for};
+use crate::largecache;
 use crate::local;
 use crate::loom::{Mutex, lock};
 use crate::pagemap;
@@ -162,17 +165,30 @@ fn allocate_small_slow(class: usize) -> Option<(usize, bool)> {
 #[cold]
 #[inline(never)]
 fn allocate_large(size: usize, align: usize, zero: bool) -> *mut u8 {
-    let (Some(global), Some(pages)) = (global(), pages_for(size)) else {
+    let (Some(global), Some(mut pages)) = (global(), pages_for(size)) else {
         return ptr::null_mut();
     };
-    let span = global.heap.alloc(pages, align, 0, false);
-    if span.is_null() {
-        return ptr::null_mut();
+    // A span the thread kept (`largecache.rs`) is dirty; one from the heap may be zero.
+    let mut needzero = true;
+    let mut span = ptr::null_mut();
+    if align <= PAGE_SIZE {
+        pages = largecache::round_pages(pages);
     }
-    // SAFETY: a span fresh from the heap is ours alone.
-    let (start, bytes, needzero) = unsafe {
+    if pages <= largecache::MAX_SPAN_PAGES {
+        span = local::with_cache(|c| c.map_or(ptr::null_mut(), |c| c.large.take(pages, align)));
+    }
+    if span.is_null() {
+        span = global.heap.alloc(pages, align, 0, false);
+        if span.is_null() {
+            return ptr::null_mut();
+        }
+        // SAFETY: a span fresh from the heap is ours alone.
+        needzero = unsafe { (*span).extent().needzero };
+    }
+    // SAFETY: the span is ours alone, in use.
+    let (start, bytes) = unsafe {
         let e = (*span).extent();
-        (e.start, e.elem_size, e.needzero)
+        (e.start, e.elem_size)
     };
     global.counters.allocs[0].fetch_add(1, Relaxed);
     global.counters.large_bytes.fetch_add(bytes, Relaxed);
@@ -257,7 +273,8 @@ unsafe fn free_slow(span: *mut Span, ptr: *mut u8) {
     }
 }
 
-/// Frees a large block: its span goes back to the page heap.
+/// Frees a large block: its span goes to this thread's kept large spans, or back to the page
+/// heap.
 ///
 /// # Safety
 ///
@@ -267,12 +284,26 @@ unsafe fn free_slow(span: *mut Span, ptr: *mut u8) {
 unsafe fn free_large(span: *mut Span) {
     // SAFETY: a block was allocated, so the state exists.
     let global = unsafe { global().unwrap_unchecked() };
-    // SAFETY: the span is in use until the heap takes it below.
-    let bytes = unsafe { (*span).extent().elem_size };
+    // SAFETY: the span is in use until the heap or the cache takes it below.
+    let (bytes, pages) = unsafe { ((*span).extent().elem_size, (*span).extent().pages) };
     global.counters.frees[0].fetch_add(1, Relaxed);
     global.counters.large_bytes.fetch_sub(bytes, Relaxed);
-    // SAFETY: the one object of the span is freed, so the span holds nothing live.
-    unsafe { global.heap.free(span) };
+    // The span's one object is freed, so it holds nothing live; so does every span the cache
+    // gives back, which it held alone.
+    let give_back = |out| {
+        // SAFETY: as just said.
+        unsafe { global.heap.free(out) }
+    };
+    let kept = local::with_cache(|cache| match cache {
+        Some(cache) => {
+            cache.large.put(span, pages, give_back);
+            true
+        }
+        None => false,
+    });
+    if !kept {
+        give_back(span);
+    }
 }
 
 /// Resizes in place if the block allows it (module docs); false if it must move.
@@ -291,9 +322,13 @@ unsafe fn resize_in_place(ptr: *mut u8, align: usize, new_size: usize) -> bool {
     if class_of(new_size, align) != 0 {
         return false;
     }
-    let Some(pages) = pages_for(new_size) else {
+    let Some(mut pages) = pages_for(new_size) else {
         return false;
     };
+    if align <= PAGE_SIZE {
+        // The length a fresh allocation of this size would get.
+        pages = largecache::round_pages(pages);
+    }
     // SAFETY: the caller holds the only pointer to this large object.
     let global = unsafe { global().unwrap_unchecked() };
     // SAFETY: a large span in use, held by the caller alone.
@@ -352,9 +387,10 @@ unsafe impl GlobalAlloc for GortAlloc {
     }
 }
 
-/// Returns every free page to the OS now, after applying pending cross-thread frees and
-/// returning empty spans to the page heap (Go's `debug.FreeOSMemory`). Thread caches keep
-/// the spans they own.
+/// Returns every free page to the OS now (Go's `debug.FreeOSMemory`), after applying pending
+/// cross-thread frees, and returning to the page heap the central lists' empty spans and the
+/// free spans the calling thread's cache keeps for reuse. Other threads' caches keep theirs
+/// (a bounded amount each: `largecache.rs`, `owned.rs`) and the spans they allocate from.
 ///
 /// ```
 /// gort_alloc::release_memory();
@@ -365,6 +401,11 @@ pub fn release_memory() {
     let Some(global) = global() else {
         return;
     };
+    local::with_cache(|cache| {
+        if let Some(cache) = cache {
+            cache.release_kept(global);
+        }
+    });
     for central in &global.central[1..] {
         central.reclaim(&global.heap);
     }
@@ -528,6 +569,27 @@ mod tests {
         for block in second {
             // SAFETY: as above.
             unsafe { GortAlloc.dealloc(block as *mut u8, l) };
+        }
+    }
+
+    #[test]
+    fn a_thread_reuses_its_freed_large_spans() {
+        let (big, smaller) = (layout(100 << 10, 8), layout(95 << 10, 8));
+        // SAFETY: each block is freed once with its layout.
+        unsafe {
+            let block = GortAlloc.alloc(big);
+            block.write_bytes(0xEE, big.size());
+            GortAlloc.dealloc(block, big);
+            let again = GortAlloc.alloc_zeroed(smaller);
+            assert_eq!(
+                again, block,
+                "the kept span, within an eighth of the length"
+            );
+            assert!(
+                (0..smaller.size()).all(|i| *again.add(i) == 0),
+                "a kept span is dirty"
+            );
+            GortAlloc.dealloc(again, smaller);
         }
     }
 

@@ -24,11 +24,20 @@
 //! # Scavenging
 //!
 //! Memory that has stayed free for a while goes back to the OS (Go's scavenger, TCMalloc's
-//! `ReleaseAtLeastNPages`). Every 256 frees the heap's epoch advances, and each free span that
-//! has been free since two epochs ago or longer is released with `MADV_DONTNEED`: it stays
-//! mapped, costs no memory, and reads as zeroes, so its pages need no clearing when handed out
-//! again (`needzero` is false). Fresh arenas count as released until first used, as in Go.
-//! [`Heap::release_all`] releases everything free at once (Go's `debug.FreeOSMemory`).
+//! `ReleaseAtLeastNPages`, mimalloc's purge delay). Time is cut into epochs of
+//! [`EPOCH_MILLIS`]; each free span remembers the epoch it was freed in. On the first free of a
+//! new epoch, every span that has been free since [`SCAVENGE_AGE`] epochs ago or longer (100
+//! to 150 ms) is released with `MADV_DONTNEED`: it stays mapped, costs no memory, and reads as
+//! zeroes, so its pages need no clearing when handed out again (`needzero` is false). Fresh
+//! arenas count as released until first used, as in Go. [`Heap::release_all`] releases
+//! everything free at once (Go's `debug.FreeOSMemory`).
+//!
+//! The age is measured in time, not in frees: gort's first scavenger advanced its epoch every
+//! 256 frees, which under a fast churn of large objects released pages a fraction of a
+//! millisecond after they were freed, and the next allocation faulted them back in, zeroed by
+//! the kernel (a fifth of the time of such a churn). Reading the clock costs one read of the
+//! coarse monotonic clock per free of a span, under a lock that is already taken. The scavenger runs only on frees: a
+//! heap that sees none keeps its free pages until one comes or `release_memory` is called.
 //!
 //! All of it runs under one lock; the thread caches and central lists keep it off the fast
 //! path. Page counts for [`crate::stats()`] are mirrored into atomics so reading them takes no
@@ -45,10 +54,36 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
 
 /// Free lists by length; the last holds every span of `FREE_LISTS - 1` pages or more.
 const FREE_LISTS: usize = 129;
-/// Frees per scavenger epoch.
-const SCAVENGE_PERIOD: u64 = 256;
+/// Milliseconds per scavenger epoch.
+const EPOCH_MILLIS: u64 = 50;
 /// Epochs a span must stay free before the scavenger releases it.
 const SCAVENGE_AGE: u64 = 2;
+
+/// The current scavenger epoch: [`EPOCH_MILLIS`] periods of the monotonic clock. On Linux the
+/// coarse clock (a few milliseconds' resolution, read from the vDSO without touching the
+/// hardware clock) is precise enough and several times cheaper than `Instant::now`.
+#[cfg(all(target_os = "linux", not(miri)))]
+fn epoch_now() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid timespec to write; the clock exists on every Linux since 2.6.32.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut now) };
+    let millis = now.tv_sec as u64 * 1000 + now.tv_nsec as u64 / 1_000_000;
+    millis / EPOCH_MILLIS
+}
+
+/// The current scavenger epoch: [`EPOCH_MILLIS`] periods since the process first asked.
+#[cfg(not(all(target_os = "linux", not(miri))))]
+fn epoch_now() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let millis = START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis();
+    (millis / u128::from(EPOCH_MILLIS)) as u64
+}
 
 /// The page heap (see the module docs).
 #[derive(Debug)]
@@ -68,8 +103,10 @@ struct PageHeap {
     id: u32,
     free: [SpanList; FREE_LISTS],
     records: FixAlloc<Span>,
+    /// The epoch of the last free, when the scavenger last ran.
     epoch: u64,
-    frees: u64,
+    /// Reads the current epoch ([`epoch_now`]; tests drive their own).
+    clock: fn() -> u64,
     released_pages: usize,
 }
 
@@ -83,13 +120,18 @@ fn list_index(pages: usize) -> usize {
 impl Heap {
     /// An empty heap; it maps its first arena on first use.
     pub(crate) fn new() -> Heap {
+        Heap::with_clock(epoch_now)
+    }
+
+    /// An empty heap whose scavenger reads the epoch from `clock`.
+    fn with_clock(clock: fn() -> u64) -> Heap {
         Heap {
             inner: Mutex::new(PageHeap {
                 id: NEXT_HEAP_ID.fetch_add(1, Relaxed),
                 free: [const { SpanList::new() }; FREE_LISTS],
                 records: FixAlloc::new(),
-                epoch: 0,
-                frees: 0,
+                epoch: clock(),
+                clock,
                 released_pages: 0,
             }),
             mapped: AtomicUsize::new(0),
@@ -160,6 +202,13 @@ impl Heap {
         // SAFETY: the caller gives the span up; under the lock we own it.
         let pages = unsafe { (*span).extent().pages };
         self.in_use.fetch_sub(pages_to_bytes(pages), Relaxed);
+        let now = (heap.clock)();
+        if now > heap.epoch {
+            heap.epoch = now;
+            if let Some(horizon) = now.checked_sub(SCAVENGE_AGE) {
+                heap.scavenge(self, horizon);
+            }
+        }
         // SAFETY: as above.
         unsafe {
             let extent = (*span).extent_mut();
@@ -169,14 +218,6 @@ impl Heap {
             extent.released = false;
             extent.gc = false;
             heap.insert_coalesced(span);
-        }
-        heap.frees += 1;
-        if heap.frees >= SCAVENGE_PERIOD {
-            heap.frees = 0;
-            heap.epoch += 1;
-            if let Some(horizon) = heap.epoch.checked_sub(SCAVENGE_AGE) {
-                heap.scavenge(self, horizon);
-            }
         }
     }
 
@@ -532,6 +573,7 @@ pub(crate) fn pages_for(bytes: usize) -> Option<usize> {
 mod tests {
     use super::*;
     use crate::arena::ARENA_SIZE;
+    use std::sync::atomic::AtomicU64;
 
     const PAGES_PER_ARENA: usize = ARENA_SIZE >> PAGE_SHIFT;
 
@@ -589,7 +631,8 @@ mod tests {
 
     #[test]
     fn spans_free_for_two_epochs_are_released_by_the_scavenger() {
-        let heap = Heap::new();
+        static NOW: AtomicU64 = AtomicU64::new(10);
+        let heap = Heap::with_clock(|| NOW.load(Relaxed));
         let old = heap.alloc(4, PAGE_SIZE, 0, false);
         let _fence = heap.alloc(1, PAGE_SIZE, 0, false);
         let (start, _) = extent(old);
@@ -598,17 +641,24 @@ mod tests {
         let record = pagemap::lookup(start);
         // SAFETY: a free record read on the test's only thread.
         let released = || unsafe { (*record).extent().released };
-        assert!(!released(), "freshly freed pages stay resident");
-        for round in 0..SCAVENGE_PERIOD * (SCAVENGE_AGE + 1) {
+        let churn = || {
             // Longer than `old`, so the churn never carves it.
-            let churn = heap.alloc(8, PAGE_SIZE, 0, false);
+            let span = heap.alloc(8, PAGE_SIZE, 0, false);
             // SAFETY: dropped here.
-            unsafe { heap.free(churn) };
-            let frees = round + 2; // `old`'s free, then this round's
-            if frees < SCAVENGE_PERIOD * SCAVENGE_AGE {
-                assert!(!released(), "released too early, after {frees} frees");
-            }
+            unsafe { heap.free(span) };
+        };
+        for _ in 0..1000 {
+            churn();
         }
+        assert!(!released(), "many frees within one epoch release nothing");
+        for age in 1..SCAVENGE_AGE {
+            NOW.store(10 + age, Relaxed);
+            churn();
+            assert!(!released(), "released too early, after {age} epochs");
+        }
+        NOW.store(10 + SCAVENGE_AGE, Relaxed);
+        assert!(!released(), "the scavenger runs on a free");
+        churn();
         assert!(released(), "long-free pages go back to the OS");
     }
 

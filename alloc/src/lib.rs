@@ -19,6 +19,11 @@
 //!    thread allocates from, plus every other span it allocated from and still has live objects
 //!    in (mimalloc's per-thread pages). Allocating pops the current span's free list; freeing
 //!    into any owned span pushes onto that span's list. No lock, no atomic read-modify-write.
+//!    It also keeps free spans for its own reuse, so that a thread churning through objects
+//!    of classes with few objects per span, or through large objects, does not take the page
+//!    heap's lock each time: empty spans of each class (one always, more within a budget of
+//!    2 MiB, `owned.rs`) and the last large spans freed on the thread (up to 4 MiB,
+//!    `largecache.rs`).
 //! 4. **Central lists** (`central.rs`, Go's `mcentral`): per class, the spans no cache owns;
 //!    a cache takes a whole span from them when it has none with a free object, and gives all
 //!    of its spans back when its thread exits. One lock per class.
@@ -30,8 +35,10 @@
 //!    heap address's span in two loads. Frees, `realloc` and the collector's interior-pointer
 //!    lookups go through it.
 //!
-//! Large objects (above 32 KiB, or aligned above a page) skip the first four levels and take
-//! a span of their own from the page heap.
+//! Large objects (above 32 KiB, or aligned above a page) skip the size classes and take a span
+//! of their own: one the thread kept, of the same length to within 1/8, or one from the page
+//! heap. Their lengths up to 1 MiB are rounded to eight steps per doubling so that kept spans
+//! fit later requests.
 //!
 //! # Freeing from another thread
 //!
@@ -50,10 +57,11 @@
 //! # Invariants
 //!
 //! - A span has exactly one holder at a time: a thread cache (its `owner` word; the span is
-//!   then the class's current span, on the cache's partial or full list, or its one kept empty
-//!   span), a central list, the page heap, or a collector space. Only the holder reads or
+//!   then the class's current span, on the cache's partial or full list, or one of its kept
+//!   empty spans), a thread cache's kept large spans (a large span with no live object, owner
+//!   0), a central list, the page heap, or a collector space. Only the holder reads or
 //!   writes its allocation state; everyone else may only push onto its remote-free list.
-//! - A thread cache gives a span up only when the span is empty (beyond the one it keeps per
+//! - A thread cache gives a span up only when the span is empty (beyond the ones it keeps per
 //!   class) or when its thread exits, so every free by the thread that allocated an object
 //!   through its own cache, while that thread lives, is local.
 //! - Only small malloc spans ever carry a thread cache's address in `owner` (large spans carry
@@ -138,6 +146,7 @@ mod fixalloc;
 pub mod gc;
 mod global;
 mod heap;
+mod largecache;
 mod local;
 mod loom;
 #[cfg(all(test, gort_loom))]

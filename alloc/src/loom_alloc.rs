@@ -219,7 +219,7 @@ impl TwoObjectOwner {
     fn new() -> TwoObjectOwner {
         let (heap, central) = heap_and_central(12288); // two objects per span
         let mut spans = OwnedSpans::new();
-        assert!(spans.refill(&central, &heap, OWNER));
+        assert!(spans.refill(&central, &heap, OWNER, &mut 0));
         let (a, _) = spans.alloc().unwrap();
         let (b, _) = spans.alloc().unwrap();
         let span = crate::pagemap::lookup(a);
@@ -253,7 +253,7 @@ impl TwoObjectOwner {
             .map(|_| match self.spans.alloc() {
                 Some((addr, _)) => addr,
                 None => {
-                    assert!(self.spans.refill(&self.central, &self.heap, OWNER));
+                    assert!(self.spans.refill(&self.central, &self.heap, OWNER, &mut 0));
                     self.spans.alloc().unwrap().0
                 }
             })
@@ -301,7 +301,7 @@ fn a_local_free_into_a_watched_span_races_a_remote_free() {
         // SAFETY: the owner holds the span and `b` is live.
         unsafe {
             if (*owner.span).free_local(owner.b) {
-                owner.spans.after_free(owner.span, &owner.heap);
+                owner.spans.after_free(owner.span, &owner.heap, &mut 0);
             }
         }
         freer.join().unwrap();

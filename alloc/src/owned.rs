@@ -20,23 +20,28 @@
 //! - `full`: spans that ran out. Each has `on_full` set and its remote list *watched*
 //!   (`remote.rs`): the first remote free into it bumps the class's notification counter
 //!   (`central.rs`), since the owner does not look at these spans otherwise.
-//! - `empty`: at most one span with no live object (on no list), kept so that a class whose
-//!   objects all die and are born again does not go to the page heap each time.
+//! - `empty`: spans with no live object, kept so that a class whose objects all die and are
+//!   born again does not go to the page heap (one lock for the whole process) each time. One
+//!   per class is always kept; more, while the cache's budget of pages for them lasts
+//!   ([`crate::cache::MAX_EMPTY_PAGES`], shared by all classes). Classes with few objects per
+//!   span (a 32 KiB class has one) empty and refill spans as often as they free and allocate
+//!   objects, so for them one kept span is not enough.
 //!
 //! # Transitions
 //!
 //! 1. **Current runs out** ([`OwnedSpans::refill`]): apply its remote frees; if there were
 //!    none, watch it (a CAS from empty, which fails if a remote free slipped in: then apply
 //!    that and keep going) and put it on `full`.
-//! 2. **A new current**: the first span on `partial`, else the `empty` one, else, if the
+//! 2. **A new current**: the first span on `partial`, else an `empty` one, else, if the
 //!    class's notification counter moved since the cache last looked, the `full` spans that
 //!    have remote frees waiting (each goes to `partial`), else a span from the central list.
 //!    A span becoming current has its remote frees applied.
 //! 3. **A local free into a span on `full`** ([`OwnedSpans::after_free`]): the span goes to
 //!    `partial`; taking its remote list clears the watch.
-//! 4. **A local free that empties a span on `partial`**: the span becomes the `empty` one if
-//!    there is none yet, and goes back to the page heap otherwise. An emptied current span
-//!    stays current.
+//! 4. **A local free that empties a span on `partial`**: the span goes to `empty` if the class
+//!    keeps none yet or the budget has its pages (which it then spends), and back to the page
+//!    heap otherwise. An emptied current span stays current. A kept span taken back out of
+//!    `empty` returns its pages to the budget, unless it was the class's free one.
 //! 5. **Thread exit** ([`OwnedSpans::give_back`]): every span goes to the central list, which
 //!    sorts them (`central.rs`).
 //!
@@ -66,7 +71,7 @@ pub(crate) struct OwnedSpans {
     current: *mut Span,
     partial: SpanList,
     full: SpanList,
-    empty: *mut Span,
+    empty: SpanList,
     /// The class's notification counter when `full` was last looked through.
     seen: usize,
 }
@@ -78,7 +83,7 @@ impl OwnedSpans {
             current: ptr::null_mut(),
             partial: SpanList::new(),
             full: SpanList::new(),
-            empty: ptr::null_mut(),
+            empty: SpanList::new(),
             seen: 0,
         }
     }
@@ -95,8 +100,15 @@ impl OwnedSpans {
     }
 
     /// Makes sure the current span has a free object (transitions 1 and 2); false if the page
-    /// heap is out of memory. `token` is the owning cache's.
-    pub(crate) fn refill(&mut self, central: &Central, heap: &Heap, token: usize) -> bool {
+    /// heap is out of memory. `token` is the owning cache's, `budget` its pages for kept empty
+    /// spans.
+    pub(crate) fn refill(
+        &mut self,
+        central: &Central,
+        heap: &Heap,
+        token: usize,
+        budget: &mut usize,
+    ) -> bool {
         let span = self.current;
         if !span.is_null() {
             // SAFETY: the cache owns its current span, which is on no list.
@@ -110,14 +122,28 @@ impl OwnedSpans {
                 self.full.push(span);
             }
         }
-        self.current = self.next_span(central, heap, token);
+        self.current = self.next_span(central, heap, token, budget);
         !self.current.is_null()
     }
 
-    fn next_span(&mut self, central: &Central, heap: &Heap, token: usize) -> *mut Span {
+    fn next_span(
+        &mut self,
+        central: &Central,
+        heap: &Heap,
+        token: usize,
+        budget: &mut usize,
+    ) -> *mut Span {
         let mut span = self.partial.pop();
-        if span.is_null() && !self.empty.is_null() {
-            return std::mem::replace(&mut self.empty, ptr::null_mut());
+        if span.is_null() {
+            let kept = self.empty.pop();
+            if !kept.is_null() {
+                if self.empty.len() > 0 {
+                    // Not the class's free one: its pages go back to the budget.
+                    // SAFETY: the cache owns the span.
+                    *budget += unsafe { (*kept).extent().pages };
+                }
+                return kept;
+            }
         }
         if span.is_null() {
             let notified = central.notifications();
@@ -171,9 +197,9 @@ impl OwnedSpans {
     ///
     /// # Safety
     ///
-    /// The cache owns `span`, a span of this class.
+    /// The cache owns `span`, a span of this class; `budget` is the cache's.
     #[cold]
-    pub(crate) unsafe fn after_free(&mut self, span: *mut Span, heap: &Heap) {
+    pub(crate) unsafe fn after_free(&mut self, span: *mut Span, heap: &Heap, budget: &mut usize) {
         // SAFETY: per the contract, the cache owns the span: its allocation state and, since it
         // is in one of this class's places, the links of the list it is on.
         unsafe {
@@ -184,8 +210,12 @@ impl OwnedSpans {
                 return;
             }
             self.partial.remove(span);
-            if self.empty.is_null() {
-                self.empty = span;
+            let pages = (*span).extent().pages;
+            if self.empty.len() == 0 || *budget >= pages {
+                if self.empty.len() > 0 {
+                    *budget -= pages;
+                }
+                self.empty.push(span);
             } else {
                 // No live object, so no remote free can come (module docs).
                 (*span).owner.store(0, Relaxed);
@@ -194,17 +224,32 @@ impl OwnedSpans {
         }
     }
 
-    /// Hands every span to the central list (transition 5).
-    pub(crate) fn give_back(&mut self, central: &Central, heap: &Heap) {
-        let loose = [
-            std::mem::replace(&mut self.current, ptr::null_mut()),
-            std::mem::replace(&mut self.empty, ptr::null_mut()),
-        ];
-        for span in loose.into_iter().filter(|s| !s.is_null()) {
-            // SAFETY: the cache owned the span and gives it up.
-            unsafe { central.give_back(heap, span) };
+    /// Hands the empty spans to the page heap. The pages they took from the cache's budget are
+    /// the caller's to restore.
+    pub(crate) fn release_empty(&mut self, heap: &Heap) {
+        loop {
+            let span = self.empty.pop();
+            if span.is_null() {
+                return;
+            }
+            // SAFETY: the cache owned the empty span, which has no live object, so no remote
+            // free can come (module docs).
+            unsafe {
+                (*span).owner.store(0, Relaxed);
+                heap.free(span);
+            }
         }
-        for list in [&mut self.partial, &mut self.full] {
+    }
+
+    /// Hands every span to the central list (transition 5). The pages the kept empty spans
+    /// took from the cache's budget are the caller's to restore.
+    pub(crate) fn give_back(&mut self, central: &Central, heap: &Heap) {
+        let current = std::mem::replace(&mut self.current, ptr::null_mut());
+        if !current.is_null() {
+            // SAFETY: the cache owned the span and gives it up.
+            unsafe { central.give_back(heap, current) };
+        }
+        for list in [&mut self.empty, &mut self.partial, &mut self.full] {
             loop {
                 let span = list.pop();
                 if span.is_null() {
@@ -236,7 +281,7 @@ mod tests {
         let alloc = |spans: &mut OwnedSpans| match spans.alloc() {
             Some((addr, _)) => addr,
             None => {
-                assert!(spans.refill(&central, &heap, OWNER));
+                assert!(spans.refill(&central, &heap, OWNER, &mut 0));
                 spans.alloc().unwrap().0
             }
         };
@@ -247,7 +292,7 @@ mod tests {
             unsafe {
                 assert_eq!((*span).owner.load(Relaxed), OWNER, "still owned");
                 if (*span).free_local(addr) {
-                    spans.after_free(span, &heap);
+                    spans.after_free(span, &heap, &mut 0);
                 }
             }
         };
@@ -259,7 +304,8 @@ mod tests {
             "reused without a remote free"
         );
         // The first span is current again. Emptying all three: the current one stays, one is
-        // kept as the empty span, the third goes back to the heap.
+        // kept as the class's free empty span, and with no budget the third goes back to the
+        // heap.
         let in_use = heap.in_use.load(std::sync::atomic::Ordering::Relaxed);
         for &addr in &objects {
             free(&mut spans, addr);
@@ -277,5 +323,46 @@ mod tests {
         );
         spans.give_back(&central, &heap);
         assert_eq!(central.lens(), (0, 2), "two full spans parked");
+    }
+
+    #[test]
+    fn empty_spans_beyond_one_are_kept_while_the_budget_lasts() {
+        let class = class_of(32 << 10, 8); // one object per span
+        assert_eq!(CLASSES[class].objects, 1);
+        let pages = CLASSES[class].pages as usize;
+        let (heap, central) = (Heap::new(), Central::new(class));
+        let mut spans = OwnedSpans::new();
+        let mut budget = 2 * pages;
+        let mut objects = Vec::new();
+        for _ in 0..5 {
+            if spans.alloc().is_none() {
+                assert!(spans.refill(&central, &heap, OWNER, &mut budget));
+            }
+            objects.push(spans.alloc().unwrap().0);
+        }
+        let in_use = heap.in_use.load(std::sync::atomic::Ordering::Relaxed);
+        for &addr in &objects[..4] {
+            let span = crate::pagemap::lookup(addr);
+            // SAFETY: the test's cache owns every span it allocated from; `addr` is live.
+            unsafe {
+                if (*span).free_local(addr) {
+                    spans.after_free(span, &heap, &mut budget);
+                }
+            }
+        }
+        // One kept for free, two on the budget, the fourth back to the heap.
+        assert_eq!(budget, 0);
+        assert_eq!(spans.empty.len(), 3);
+        let now = heap.in_use.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(now, in_use - crate::span::pages_to_bytes(pages));
+        // Allocating again takes the kept spans, giving the budget back.
+        for _ in 0..3 {
+            assert!(spans.alloc().is_none(), "the current span is full");
+            assert!(spans.refill(&central, &heap, OWNER, &mut budget));
+            assert!(spans.alloc().is_some());
+        }
+        assert_eq!(budget, 2 * pages);
+        assert_eq!(spans.empty.len(), 0);
+        assert_eq!(heap.in_use.load(std::sync::atomic::Ordering::Relaxed), now);
     }
 }

@@ -72,46 +72,49 @@ pub(crate) enum State {
     Large,
 }
 
-/// The geometry and the page heap's bookkeeping (see "Who may touch what").
+/// The geometry and the page heap's bookkeeping (see "Who may touch what"). The fields the
+/// fast paths read come first (see [`Span`]'s layout).
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct Extent {
-    pub(crate) start: usize,
-    pub(crate) pages: usize,
-    pub(crate) state: State,
     /// Size class, 0 for large and free spans.
     pub(crate) class: usize,
     /// Bytes per object (the whole span for a large one).
     pub(crate) elem_size: usize,
-    /// Objects in the span.
-    pub(crate) objects: usize,
-    /// `ceil(2^32 / elem_size)`: turns a division by `elem_size` into a multiply (Go's
-    /// `divMagic`); exact for every offset inside a small span (tested).
-    pub(crate) div_magic: u64,
     /// Some page may hold non-zero bytes; false for fresh or released memory.
     pub(crate) needzero: bool,
+    pub(crate) state: State,
     /// Free span whose pages were given back to the OS.
     pub(crate) released: bool,
-    /// Free span: the heap's epoch when it was freed (see `heap.rs`, "Scavenging").
-    pub(crate) free_epoch: u64,
     /// Owned by the collector's `GcSpace` rather than by the malloc path.
     pub(crate) gc: bool,
     /// The page heap whose record this is (`Heap::id`): the page map is process-wide, so a
     /// page next to a span may belong to another heap (tests build several), whose spans a
     /// heap must never merge.
     pub(crate) heap: u32,
+    pub(crate) start: usize,
+    pub(crate) pages: usize,
+    /// Objects in the span.
+    pub(crate) objects: usize,
+    /// `ceil(2^32 / elem_size)`: turns a division by `elem_size` into a multiply (Go's
+    /// `divMagic`); exact for every offset inside a small span (tested).
+    pub(crate) div_magic: u64,
+    /// Free span: the heap's epoch when it was freed (see `heap.rs`, "Scavenging").
+    pub(crate) free_epoch: u64,
 }
 
-/// The holder's allocation state (see "Allocating").
+/// The holder's allocation state (see "Allocating"), 32 bytes.
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct AllocState {
     /// The first free object, 0 if none; each links to the next through its first word.
     free: usize,
-    /// Objects handed out and not freed to the holder.
-    pub(crate) allocated: usize,
     /// The next object never handed out since carving; `end` when there is none.
     bump: usize,
     /// The end of the last object.
     end: usize,
+    /// Objects handed out and not freed to the holder (a span holds at most 1024).
+    pub(crate) allocated: u32,
     /// The span is set aside on its owning cache's `full` list (`owned.rs`).
     pub(crate) on_full: bool,
 }
@@ -124,15 +127,25 @@ struct Links {
 }
 
 /// A run of pages (see the module docs).
+///
+/// # Layout
+///
+/// Records are laid out so that the fast paths touch one cache line of them: an allocation
+/// reads and writes `alloc` (and, taking an object from the untouched tail, `elem_size` and
+/// `needzero`); a free reads `owner` and `class` and writes `alloc`. All of these are in the
+/// first 64 bytes, and records start on a line. The remote-free list, which other threads
+/// write, starts the second line. Before this layout (Rust's own field order, 400-byte
+/// records) a free touched two or three lines of the record.
 #[derive(Debug)]
+#[repr(C, align(64))]
 pub(crate) struct Span {
-    extent: UnsafeCell<Extent>,
     alloc: UnsafeCell<AllocState>,
-    links: UnsafeCell<Links>,
     /// Address of the thread cache that owns the span, 0 if none.
     pub(crate) owner: AtomicUsize,
+    extent: UnsafeCell<Extent>,
     /// Objects freed by threads that do not own the span.
     pub(crate) remote: RemoteFree,
+    links: UnsafeCell<Links>,
     /// Which of the two bitmaps holds the allocation bits; flipped by a sweep, read by markers.
     which: AtomicU8,
     bitmaps: [[AtomicU64; BITMAP_WORDS]; 2],
@@ -468,7 +481,7 @@ impl Span {
         }
         self.which.store(1 - which as u8, Relaxed);
         self.set_tail_bits(1 - which, extent.objects);
-        alloc.allocated = live;
+        alloc.allocated = live as u32;
         alloc.bump = alloc.end;
         alloc.free = 0;
         for index in (0..extent.objects).rev() {
@@ -504,7 +517,7 @@ impl SpanList {
     }
 
     /// Spans on the list.
-    #[cfg(test)]
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         self.len
     }
@@ -615,6 +628,26 @@ mod tests {
 
     #[test]
     #[cfg_attr(miri, ignore = "exhaustive: minutes under miri")]
+    fn the_fast_paths_fields_share_the_first_cache_line() {
+        use std::mem::offset_of;
+        let extent = offset_of!(Span, extent);
+        let ends = [
+            offset_of!(Span, alloc) + size_of::<AllocState>(),
+            offset_of!(Span, owner) + size_of::<AtomicUsize>(),
+            extent + offset_of!(Extent, class) + size_of::<usize>(),
+            extent + offset_of!(Extent, elem_size) + size_of::<usize>(),
+            extent + offset_of!(Extent, needzero) + 1,
+        ];
+        assert!(ends.iter().all(|&end| end <= 64), "{ends:?}");
+        assert_eq!(
+            offset_of!(Span, remote) / 64,
+            1,
+            "remote frees write the second line"
+        );
+        assert_eq!(align_of::<Span>(), 64);
+    }
+
+    #[test]
     fn div_magic_is_exact_for_every_offset_of_every_class() {
         for (class, c) in CLASSES.iter().enumerate().skip(1) {
             let magic = (u32::MAX / c.size) as u64 + 1;

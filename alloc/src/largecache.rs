@@ -1,0 +1,239 @@
+//! Large spans a thread keeps for its next large allocations (mimalloc's per-thread pages for
+//! large objects; Go's per-P `pageCache` serves the same purpose for its page allocations).
+//!
+//! # Why
+//!
+//! A large object (above 32 KiB) takes a span of its own from the page heap and gives it back
+//! when freed, and the page heap is one lock. A thread that allocates and frees large objects
+//! at a steady rate takes that lock twice per object, and with more threads than cores the lock
+//! is often held by a thread the kernel has preempted, so the others sleep on it: four threads
+//! on two cores, each replacing blocks of 32 to 256 KiB, ran 14 times slower per object than one
+//! thread alone. So a thread cache keeps the last large spans freed on its thread and hands them
+//! out again without the lock.
+//!
+//! # The rules
+//!
+//! - A span is kept only if it has at most [`MAX_SPAN_PAGES`] pages (bigger ones are rare and
+//!   would tie up too much memory), and the cache keeps at most [`SLOTS`] spans and
+//!   [`MAX_PAGES`] pages in all. To make room, the oldest kept span goes back to the page heap.
+//! - A request for `n` pages takes the smallest kept span of `n` to `n + n / 8` pages, so the
+//!   object wastes under 1/8 of its span, the bound the size classes keep. The span stays what
+//!   it was, a large span of its own length: its extent is not rewritten (only the page heap
+//!   writes extents, under its lock, and it may be reading this one to coalesce a neighbour),
+//!   and `realloc` sees the true slot.
+//! - A kept span stays in use as far as the page heap can tell (state `Large`), so no neighbour
+//!   coalesces with it and the scavenger leaves it resident; its pages are dirty, so a zeroed
+//!   allocation clears them.
+//! - The spans go back to the page heap when the thread exits ([`crate::cache::MCache::flush`]).
+//!   Until then they count as in use in [`crate::stats()`]'s `heap_in_use`.
+//!
+//! The cache is a small array scanned linearly: [`SLOTS`] page counts sit in one cache line
+//! beside the span pointers, so a lookup touches no span record.
+
+use crate::sizeclass::PAGE_SIZE;
+use crate::span::Span;
+use std::ptr;
+
+/// Spans kept at most.
+pub(crate) const SLOTS: usize = 16;
+/// The longest span kept (1 MiB).
+pub(crate) const MAX_SPAN_PAGES: usize = 128;
+/// Pages kept at most, all spans together (4 MiB).
+pub(crate) const MAX_PAGES: usize = 512;
+
+/// The page count a large request of `pages` pages is rounded up to, so that spans freed for
+/// one request fit the next ones of about the same length: exact up to 16 pages, then eight
+/// steps per doubling (16, 18, 20, ... 32, 36, ...), which wastes under 1/8 of the span, as
+/// the size classes do. Spans too long to be kept are not rounded.
+#[inline]
+pub(crate) fn round_pages(pages: usize) -> usize {
+    if pages <= 16 || pages > MAX_SPAN_PAGES {
+        return pages;
+    }
+    let step = 1 << ((pages - 1).ilog2() - 3);
+    pages.next_multiple_of(step)
+}
+
+/// A thread's kept large spans (see the module docs); oldest first.
+#[derive(Debug)]
+pub(crate) struct LargeCache {
+    spans: [*mut Span; SLOTS],
+    pages: [u32; SLOTS],
+    len: usize,
+    total: usize,
+}
+
+impl LargeCache {
+    /// No spans.
+    pub(crate) const fn new() -> LargeCache {
+        LargeCache {
+            spans: [ptr::null_mut(); SLOTS],
+            pages: [0; SLOTS],
+            len: 0,
+            total: 0,
+        }
+    }
+
+    /// Takes the smallest kept span of `pages` to `pages + pages / 8` pages that starts on a
+    /// multiple of `align` (a power of two); null if none.
+    #[inline]
+    pub(crate) fn take(&mut self, pages: usize, align: usize) -> *mut Span {
+        let slack = pages / 8;
+        // Branch-free: which slots fit is as good as random, so branches on it mispredict.
+        let (mut best, mut at) = (usize::MAX, SLOTS);
+        for (i, &have) in self.pages[..self.len].iter().enumerate() {
+            let have = have as usize;
+            let key = if have.wrapping_sub(pages) <= slack {
+                have
+            } else {
+                usize::MAX
+            };
+            if key < best {
+                (best, at) = (key, i);
+            }
+        }
+        if at == SLOTS {
+            return ptr::null_mut();
+        }
+        if align > PAGE_SIZE {
+            return self.take_aligned(pages, align);
+        }
+        let span = self.spans[at];
+        self.remove(at);
+        self.total -= best;
+        span
+    }
+
+    /// [`LargeCache::take`] for an alignment above a page (rare): the span's start decides.
+    #[cold]
+    fn take_aligned(&mut self, pages: usize, align: usize) -> *mut Span {
+        let slack = pages / 8;
+        let fits = |i: usize| {
+            let have = self.pages[i] as usize;
+            // SAFETY: the cache holds its spans alone, in use.
+            have.wrapping_sub(pages) <= slack && unsafe { (*self.spans[i]).start() } % align == 0
+        };
+        let Some(at) = (0..self.len)
+            .filter(|&i| fits(i))
+            .min_by_key(|&i| self.pages[i])
+        else {
+            return ptr::null_mut();
+        };
+        let span = self.spans[at];
+        self.total -= self.pages[at] as usize;
+        self.remove(at);
+        span
+    }
+
+    /// Keeps `span`, a large span of `pages` pages whose object was just freed, handing
+    /// `give_back` every span that does not fit: `span` itself if it is too long, else the
+    /// oldest kept spans until it fits.
+    pub(crate) fn put(
+        &mut self,
+        span: *mut Span,
+        pages: usize,
+        mut give_back: impl FnMut(*mut Span),
+    ) {
+        if pages > MAX_SPAN_PAGES {
+            return give_back(span);
+        }
+        while self.len == SLOTS || self.total + pages > MAX_PAGES {
+            give_back(self.spans[0]);
+            self.total -= self.pages[0] as usize;
+            self.remove(0);
+        }
+        self.spans[self.len] = span;
+        self.pages[self.len] = pages as u32;
+        self.len += 1;
+        self.total += pages;
+    }
+
+    /// Hands every kept span to `give_back` and empties the cache.
+    pub(crate) fn drain(&mut self, give_back: impl FnMut(*mut Span)) {
+        self.spans[..self.len].iter().copied().for_each(give_back);
+        self.len = 0;
+        self.total = 0;
+    }
+
+    /// Pages kept.
+    #[cfg(test)]
+    pub(crate) fn pages(&self) -> usize {
+        self.total
+    }
+
+    fn remove(&mut self, i: usize) {
+        self.spans.copy_within(i + 1..self.len, i);
+        self.pages.copy_within(i + 1..self.len, i);
+        self.len -= 1;
+    }
+}
+
+#[cfg(all(test, not(gort_loom)))]
+mod tests {
+    use super::*;
+
+    /// Distinct fake span pointers: the cache never dereferences them.
+    fn fake(n: usize) -> *mut Span {
+        (n * 64) as *mut Span
+    }
+
+    #[test]
+    fn rounding_keeps_eight_lengths_per_doubling_and_wastes_under_an_eighth() {
+        assert_eq!(round_pages(5), 5);
+        assert_eq!(round_pages(16), 16);
+        assert_eq!(round_pages(17), 18);
+        assert_eq!(round_pages(33), 36);
+        assert_eq!(round_pages(MAX_SPAN_PAGES), MAX_SPAN_PAGES);
+        assert_eq!(round_pages(MAX_SPAN_PAGES + 1), MAX_SPAN_PAGES + 1);
+        for pages in 1..=MAX_SPAN_PAGES {
+            let rounded = round_pages(pages);
+            assert!(
+                rounded >= pages && (rounded - pages) * 8 < rounded,
+                "{pages}"
+            );
+        }
+    }
+
+    #[test]
+    fn takes_the_smallest_span_within_an_eighth() {
+        let mut cache = LargeCache::new();
+        for (n, pages) in [(1, 20), (2, 17), (3, 16), (4, 40)] {
+            cache.put(fake(n), pages, |_| panic!("room for all"));
+        }
+        assert_eq!(cache.take(16, PAGE_SIZE), fake(3), "an exact fit");
+        assert_eq!(cache.take(16, PAGE_SIZE), fake(2), "17 is within 16 + 2");
+        assert!(
+            cache.take(16, PAGE_SIZE).is_null(),
+            "20 is more than 16 + 2"
+        );
+        assert_eq!(cache.take(18, PAGE_SIZE), fake(1));
+        assert_eq!(cache.take(36, PAGE_SIZE), fake(4));
+        assert_eq!(cache.pages(), 0);
+    }
+
+    #[test]
+    fn the_oldest_spans_make_room_and_long_ones_are_not_kept() {
+        let mut cache = LargeCache::new();
+        let mut returned = Vec::new();
+        cache.put(fake(1), MAX_SPAN_PAGES + 1, |s| returned.push(s));
+        assert_eq!(returned, [fake(1)]);
+        returned.clear();
+        for n in 0..SLOTS + 2 {
+            cache.put(fake(10 + n), 5, |s| returned.push(s));
+        }
+        assert_eq!(returned, [fake(10), fake(11)], "the two oldest, by count");
+        let mut drained = Vec::new();
+        cache.drain(|s| drained.push(s));
+        assert_eq!(drained.len(), SLOTS);
+        assert_eq!(cache.pages(), 0);
+        returned.clear();
+        for n in 0..5 {
+            cache.put(fake(20 + n), 100, |s| returned.push(s));
+        }
+        cache.put(fake(30), 20, |s| returned.push(s));
+        assert_eq!(returned, [fake(20)], "the oldest, by pages");
+        assert_eq!(cache.pages(), 420);
+        cache.drain(|_| {});
+        assert_eq!(cache.pages(), 0);
+    }
+}
