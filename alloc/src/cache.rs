@@ -23,7 +23,7 @@ use crate::largecache::LargeCache;
 use crate::owned::OwnedSpans;
 use crate::sizeclass::{CLASSES, NUM_CLASSES};
 use crate::span::Span;
-use crate::stats::ClassStats;
+use crate::stats::{ClassStats, FLUSH_COUNT};
 
 /// Pages of empty small spans a cache keeps beyond one per class (2 MiB; `owned.rs`).
 pub(crate) const MAX_EMPTY_PAGES: usize = 256;
@@ -82,11 +82,13 @@ impl MCache {
     #[cold]
     fn refill(&mut self, class: usize) -> Option<(usize, bool)> {
         let global = global()?;
-        global
-            .counters
-            .add(class, self.allocs[class], self.frees[class]);
-        self.allocs[class] = 0;
-        self.frees[class] = 0;
+        if self.allocs[class] + self.frees[class] >= FLUSH_COUNT {
+            global
+                .counters
+                .add(class, self.allocs[class], self.frees[class]);
+            self.allocs[class] = 0;
+            self.frees[class] = 0;
+        }
         let token = self.token();
         let (central, heap) = (&global.central[class], &global.heap);
         if !self.classes[class].refill(central, heap, token, &mut self.empty_budget) {
