@@ -136,11 +136,13 @@ impl RemoteFree {
     }
 }
 
-/// Walks a list returned by [`RemoteFree::take`], calling `f` on each object.
+/// Walks a list returned by [`RemoteFree::take`], calling `f` on each object (the tests' and
+/// models' view of a list; `Span::drain_remote` splices it instead).
 ///
 /// # Safety
 ///
 /// `first` comes from `take`, and the objects are not reused until the walk is over.
+#[cfg(test)]
 pub(crate) unsafe fn for_each(first: *mut u8, mut f: impl FnMut(*mut u8)) {
     let mut object = first;
     while !object.is_null() {
