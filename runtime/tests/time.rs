@@ -29,6 +29,23 @@ fn sleep_never_fires_early() {
     });
 }
 
+/// A worker reads the time for a new timer from the CPU's counter, extrapolating from its last
+/// real read (see `time/clock.rs`, once the counter's rate is measured, 10 ms in): deadlines
+/// taken that way are never before the real clock's, at any offset within a tick.
+#[test]
+fn sleeps_armed_from_the_workers_clock_are_never_early() {
+    rt(2).block_on(async {
+        for i in 0..400u64 {
+            let d = Duration::from_micros(i * 37 % 2_000);
+            let start = Instant::now();
+            let s = sleep(d);
+            assert!(s.deadline() >= start + d, "deadline before start + {d:?}");
+            s.await;
+            assert!(start.elapsed() >= d, "woke before {d:?}");
+        }
+    });
+}
+
 #[test]
 fn many_sleepers_on_all_workers_wake() {
     let rt = rt(2);

@@ -13,6 +13,7 @@ use crate::coop::{self, Budget};
 use crate::loom::Arc;
 use crate::loom::atomic::Ordering::Relaxed;
 use crate::task::Notified;
+use crate::time::ClockCache;
 use std::cell::{Cell, RefCell};
 
 /// Every this many polls the injector gets a turn and due timers fire (Go's `schedtick % 61`).
@@ -36,6 +37,8 @@ pub(crate) struct Worker {
     is_polling: Cell<bool>,
     /// References to `shared` stocked for timers (see `lend.rs`).
     pub(super) handle_refs: Cell<usize>,
+    /// The anchor this worker's timers read the time from (see `time/clock.rs`).
+    clock: ClockCache,
     rng: RefCell<fastrand::Rng>,
 }
 
@@ -61,6 +64,7 @@ pub(crate) fn run(shared: Arc<Shared>, parts: WorkerParts) {
         is_searching: Cell::new(false),
         is_polling: Cell::new(false),
         handle_refs: Cell::new(0),
+        clock: ClockCache::new(),
         rng: RefCell::new(fastrand::Rng::with_seed(
             0x9E37_79B9_7F4A_7C15 ^ index as u64,
         )),
@@ -78,6 +82,10 @@ impl Worker {
 
     pub(crate) fn index(&self) -> usize {
         self.index
+    }
+
+    pub(crate) fn clock_cache(&self) -> &ClockCache {
+        &self.clock
     }
 
     pub(crate) fn metrics(&self) -> &WorkerMetrics {

@@ -33,6 +33,7 @@
 //! At shutdown every remaining timer fires at once and later registrations complete
 //! immediately: a timer on a runtime that is going away resolves, it never hangs.
 
+use super::clock::Clock;
 use super::entry::Entry;
 use super::wheel::{MAX_TICK, Wheel};
 use crate::loom::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
@@ -48,7 +49,7 @@ const NO_WATCHER: usize = usize::MAX;
 const NANOS_PER_TICK: u64 = 1_000_000;
 
 pub(crate) struct TimeDriver {
-    start: Instant,
+    pub(crate) clock: Clock,
     shards: Box<[Shard]>,
     watcher: AtomicUsize,
     watch_until: AtomicU64,
@@ -58,6 +59,14 @@ pub(crate) struct TimeDriver {
 struct Shard {
     wheel: SpinLock<Wheel>,
     next: AtomicU64,
+}
+
+/// The tick a deadline (nanoseconds since the driver's start) maps to, rounded up so that a
+/// timer never fires early.
+pub(crate) fn tick_of(deadline: i64) -> u64 {
+    (deadline.max(0) as u64)
+        .div_ceil(NANOS_PER_TICK)
+        .min(MAX_TICK)
 }
 
 /// What a registration asks of the scheduler.
@@ -78,7 +87,7 @@ impl TimeDriver {
             })
             .collect();
         TimeDriver {
-            start: Instant::now(),
+            clock: Clock::new(),
             shards,
             watcher: AtomicUsize::new(NO_WATCHER),
             watch_until: AtomicU64::new(NO_DEADLINE),
@@ -90,27 +99,15 @@ impl TimeDriver {
         self.shards.len()
     }
 
-    /// Nanoseconds from the driver's start to `t` (0 before it), saturating. Plain u64
-    /// arithmetic: `Duration::as_nanos` and `as_millis` work in u128, which costs more than
-    /// the rest of arming a timer.
-    fn nanos_since_start(&self, t: Instant) -> u64 {
-        let d = t.saturating_duration_since(self.start);
-        d.as_secs()
-            .saturating_mul(1_000_000_000)
-            .saturating_add(u64::from(d.subsec_nanos()))
-    }
-
     /// Milliseconds since the driver started, rounded down: entries due at or before this tick
     /// fire.
     pub(crate) fn now_tick(&self) -> u64 {
-        (self.nanos_since_start(Instant::now()) / NANOS_PER_TICK).min(MAX_TICK)
+        (self.clock.now() / NANOS_PER_TICK).min(MAX_TICK)
     }
 
     /// The tick a deadline maps to, rounded up so that a timer never fires early.
     pub(crate) fn deadline_tick(&self, deadline: Instant) -> u64 {
-        self.nanos_since_start(deadline)
-            .div_ceil(NANOS_PER_TICK)
-            .min(MAX_TICK)
+        tick_of(self.clock.signed_nanos(deadline))
     }
 
     /// The first instant at or after `t` that falls on a tick boundary: a deadline there loses
@@ -120,9 +117,10 @@ impl TimeDriver {
     }
 
     fn tick_to_instant(&self, tick: u64) -> Instant {
-        self.start
+        let start = self.clock.start();
+        start
             .checked_add(Duration::from_millis(tick))
-            .unwrap_or_else(|| self.start + Duration::from_secs(1 << 32))
+            .unwrap_or_else(|| start + Duration::from_secs(1 << 32))
     }
 
     /// Arms `entry` in `shard`, due at `when`, with `waker`. The caller has checked that

@@ -9,12 +9,14 @@
 //! takes the wheel (O(1) insert and cancel) and Go's placement:
 //!
 //! 1. `wheel.rs`: the wheel, 7 levels of 64 slots, 1 ms per level-0 slot, intrusive lists.
-//! 2. `entry.rs`: the entry embedded in each timer future: node, state word, waker. Arming a
+//! 2. `clock.rs`: the time as nanoseconds since the runtime started; on a worker, read from
+//!    the CPU's time-stamp counter between real reads, as an upper bound (never behind).
+//! 3. `entry.rs`: the entry embedded in each timer future: node, state word, waker. Arming a
 //!    timer allocates nothing.
-//! 3. `driver.rs`: one wheel per worker behind its own mutex; firing in batches with wakers woken
+//! 4. `driver.rs`: one wheel per worker behind its own mutex; firing in batches with wakers woken
 //!    outside the lock; a parked *watcher* worker whose park timeout ends at the earliest
 //!    deadline.
-//! 4. `sleep.rs`, `timeout.rs`, `timer.rs`, `ticker.rs`: the futures and Go's types.
+//! 5. `sleep.rs`, `timeout.rs`, `timer.rs`, `ticker.rs`: the futures and Go's types.
 //!
 //! # Precision
 //!
@@ -25,6 +27,7 @@
 //!
 //! Every timer future spends one unit of the coop budget when it completes.
 
+mod clock;
 mod driver;
 mod entry;
 mod sleep;
@@ -38,6 +41,7 @@ mod loom_time;
 #[cfg(all(test, not(gort_loom)))]
 mod proptest_wheel;
 
+pub(crate) use clock::ClockCache;
 pub(crate) use driver::TimeDriver;
 pub use sleep::{Sleep, sleep, sleep_until};
 pub use std::time::{Duration, Instant};

@@ -1,6 +1,7 @@
 //! `sleep`, `sleep_until` and the `TimerEntry` every timer future is built on.
 
-use super::driver::Registered;
+use super::clock::{clamp_i64, duration_nanos};
+use super::driver::{Registered, tick_of};
 use super::entry::Entry;
 use crate::context;
 use crate::coop;
@@ -17,7 +18,9 @@ use std::time::{Duration, Instant};
 pub(crate) struct TimerEntry {
     /// Taken in `drop`, which gives it back to the worker it is dropped on (see `lend.rs`).
     handle: ManuallyDrop<Arc<Shared>>,
-    deadline: Instant,
+    /// Nanoseconds since the driver's start (negative before it): cheaper to compute and to
+    /// turn into a tick than an `Instant`, which `deadline()` builds on demand.
+    deadline: i64,
     shard: u32,
     /// The deadline was at or before the clock when it was set: due at once, with no second
     /// read of the clock.
@@ -36,43 +39,58 @@ enum Armed {
     Done,
 }
 
-/// The runtime a new timer belongs to, and the shard it arms in: the current worker's (one
-/// shard per worker, so no division), or shard 0 on threads that are not its workers.
+/// The runtime a new timer belongs to, the shard it arms in (the current worker's: one shard
+/// per worker, so no division; shard 0 on threads that are not its workers), and the time.
 pub(crate) struct TimerHome {
     pub(crate) handle: Arc<Shared>,
     shard: usize,
+    /// The driver's clock now or a little later, never earlier (see `clock.rs`).
+    now: u64,
 }
 
 pub(crate) fn current_handle(what: &str) -> TimerHome {
     context::with_handle_and_worker(|handle, worker| match worker {
-        // A reference from the worker's stock, without touching the count (see `lend.rs`).
-        Some(worker) => TimerHome { handle: worker.lend_handle(), shard: worker.index() },
-        None => TimerHome { handle: handle.clone(), shard: 0 },
+        Some(worker) => TimerHome {
+            now: handle.time.clock.now_upper(worker.clock_cache()),
+            // A reference from the worker's stock, without touching the count (see `lend.rs`).
+            handle: worker.lend_handle(),
+            shard: worker.index(),
+        },
+        None => TimerHome {
+            now: handle.time.clock.now(),
+            handle: handle.clone(),
+            shard: 0,
+        },
     })
     .unwrap_or_else(|| {
         panic!("gort::time::{what} must be called from inside a gort runtime (timers need its timer wheel)")
     })
 }
 
-/// `now + d`, or a deadline so far away it never comes if that overflows.
-fn deadline_after(now: Instant, d: Duration) -> Instant {
-    now.checked_add(d)
-        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400))
+/// `now + d` in the driver's nanoseconds, saturating (at 292 years: a deadline that never
+/// comes).
+fn deadline_after(now: u64, d: Duration) -> i64 {
+    clamp_i64(now.saturating_add(duration_nanos(d)))
 }
 
 impl TimerEntry {
     /// A timer due `d` from now.
     pub(crate) fn after(home: TimerHome, d: Duration) -> TimerEntry {
-        TimerEntry::new(home, deadline_after(Instant::now(), d), d.is_zero())
+        let deadline = deadline_after(home.now, d);
+        TimerEntry::new(home, deadline, d.is_zero())
     }
 
     /// A timer due at `deadline`.
     pub(crate) fn at(home: TimerHome, deadline: Instant) -> TimerEntry {
-        TimerEntry::new(home, deadline, deadline <= Instant::now())
+        let clock = &home.handle.time.clock;
+        let deadline = clock.signed_nanos(deadline);
+        // Due only if the real clock has passed it: `home.now` may be a little ahead.
+        let due = deadline <= clamp_i64(clock.now());
+        TimerEntry::new(home, deadline, due)
     }
 
-    fn new(home: TimerHome, deadline: Instant, due: bool) -> TimerEntry {
-        let TimerHome { handle, shard } = home;
+    fn new(home: TimerHome, deadline: i64, due: bool) -> TimerEntry {
+        let TimerHome { handle, shard, .. } = home;
         debug_assert!(shard < handle.time.num_shards());
         TimerEntry {
             handle: ManuallyDrop::new(handle),
@@ -85,7 +103,7 @@ impl TimerEntry {
     }
 
     pub(crate) fn deadline(&self) -> Instant {
-        self.deadline
+        self.handle.time.clock.instant(self.deadline)
     }
 
     /// `t` moved up to the wheel's next tick boundary (see `TimeDriver::align_up`).
@@ -102,7 +120,7 @@ impl TimerEntry {
         match self.state {
             Armed::Done => true,
             Armed::Yes => self.entry.is_fired(),
-            Armed::No => Instant::now() >= self.deadline,
+            Armed::No => clamp_i64(self.handle.time.clock.now()) >= self.deadline,
         }
     }
 
@@ -133,7 +151,7 @@ impl TimerEntry {
                     this.state = Armed::Done;
                     return Poll::Ready(());
                 }
-                let when = driver.deadline_tick(this.deadline);
+                let when = tick_of(this.deadline);
                 // SAFETY: the entry is pinned in `self`, which cancels it on drop; it is unarmed.
                 match unsafe {
                     driver.register(this.shard as usize, this.entry_ptr(), when, cx.waker())
@@ -181,8 +199,9 @@ impl TimerEntry {
         self.as_mut().cancel();
         // SAFETY: as in `poll_elapsed`.
         let this = unsafe { self.get_unchecked_mut() };
-        this.deadline = deadline;
-        this.due = deadline <= Instant::now();
+        let clock = &this.handle.time.clock;
+        this.deadline = clock.signed_nanos(deadline);
+        this.due = this.deadline <= clamp_i64(clock.now());
     }
 
     /// Moves the deadline to `d` from now; the timer re-arms at its next poll.
@@ -190,7 +209,14 @@ impl TimerEntry {
         self.as_mut().cancel();
         // SAFETY: as in `poll_elapsed`.
         let this = unsafe { self.get_unchecked_mut() };
-        this.deadline = deadline_after(Instant::now(), d);
+        let clock = &this.handle.time.clock;
+        let now = context::with_worker(|worker| match worker {
+            Some(worker) if worker.belongs_to(&this.handle) => {
+                clock.now_upper(worker.clock_cache())
+            }
+            _ => clock.now(),
+        });
+        this.deadline = deadline_after(now, d);
         this.due = d.is_zero();
     }
 }
@@ -341,7 +367,7 @@ impl std::fmt::Debug for Sleep {
     }
 }
 
-// 72 bytes per sleeping goroutine (see `entry.rs`): a field added here should be a choice,
+// 64 bytes per sleeping goroutine (see `entry.rs`): a field added here should be a choice,
 // not an accident.
 #[cfg(all(target_pointer_width = "64", not(gort_loom)))]
-const _: () = assert!(std::mem::size_of::<Sleep>() == 72);
+const _: () = assert!(std::mem::size_of::<Sleep>() == 64);
