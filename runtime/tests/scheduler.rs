@@ -176,6 +176,51 @@ fn yield_now_goes_to_the_back_of_the_queue() {
     assert!(log.windows(2).all(|w| w[0] != w[1]), "{log:?}");
 }
 
+/// Two goroutines that spend their budget on their own, started on one worker, end up running
+/// at the same time on both: their rejoins after yielding wake the parked worker once they
+/// have taken turns for a while (100 µs). The second is spawned by the first, once the other
+/// worker is parked, into its worker's `runnext`, which wakes nobody.
+#[test]
+fn yielders_taking_turns_spread_to_a_parked_worker() {
+    async fn take_turns(inside: Arc<AtomicUsize>, both: Arc<AtomicBool>) {
+        // A guard against hanging, not a measurement.
+        let start = Instant::now();
+        while !both.load(Acquire) && start.elapsed() < Duration::from_secs(20) {
+            if inside.fetch_add(1, AcqRel) == 1 {
+                both.store(true, Release);
+            }
+            for _ in 0..1_000 {
+                std::hint::spin_loop();
+            }
+            inside.fetch_sub(1, AcqRel);
+            coop::consume_budget().await;
+        }
+    }
+    let rt = rt(2);
+    let both = Arc::new(AtomicBool::new(false));
+    let b = both.clone();
+    rt.block_on(async move {
+        go(async move {
+            let inside = Arc::new(AtomicUsize::new(0));
+            let start = Instant::now();
+            while gort_runtime::runtime::metrics().parked_workers == 0
+                && start.elapsed() < Duration::from_secs(20)
+            {
+                std::thread::yield_now();
+            }
+            let second = go(take_turns(inside.clone(), b.clone()));
+            take_turns(inside, b).await;
+            second.await.unwrap();
+        })
+        .await
+        .unwrap();
+    });
+    assert!(
+        both.load(Acquire),
+        "the two yielders never ran at the same time"
+    );
+}
+
 /// A goroutine spawned by the running goroutine runs next, on the same worker.
 ///
 /// Not every time: `runnext` is stealable (Go's is too), so if the OS preempts the parent's

@@ -29,6 +29,10 @@
 //!
 //! Whenever work lands somewhere other workers can take it (a ring or the injector), the
 //! pusher calls `notify_parked`, which unparks one worker if none is searching (Go's `wakep`).
+//! One exception: yielders that rejoin the ring two or more at a time with nothing else to run
+//! (goroutines taking turns on one worker, such as a producer and consumer that spend their
+//! budget on one channel) wake a parked worker only once they have taken turns for 100 µs
+//! (see `Worker::flush_yielded`).
 //!
 //! # The worker loop (Go's `schedule` / `findrunnable`)
 //!
