@@ -239,6 +239,10 @@ impl Drop for TimerEntry {
 
 /// Waits until `d` has passed; see [`Sleep`].
 ///
+/// On a worker the deadline is `d` after the worker's reading of the clock, which may be a
+/// few microseconds ahead of `Instant::now()` and is never behind it (it extrapolates from
+/// the CPU's time-stamp counter between real reads), so the sleep never ends early.
+///
 /// # Panics
 ///
 /// Outside a gort runtime.
