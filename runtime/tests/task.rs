@@ -201,13 +201,19 @@ fn output_dropped_once_when_handle_drop_races_completion() {
             m.fetch_add(1, SeqCst);
             DropCount(d)
         });
+        if i % 100 == 0 {
+            // Some outputs are read, whatever the machine's load: on a busy machine the
+            // workers may not run any of the others before the runtime is dropped.
+            drop(rt.block_on(h).unwrap());
+            continue;
+        }
         if i % 3 == 0 {
             std::thread::yield_now();
         }
         drop(h);
     }
     drop(rt);
-    assert!(made.load(SeqCst) > 0);
+    assert!(made.load(SeqCst) >= rounds(2000) / 100);
     assert_eq!(drops.load(SeqCst), made.load(SeqCst));
 }
 
