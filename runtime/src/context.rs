@@ -6,6 +6,7 @@
 //! instead of the global injector. The handle is set by worker threads, blocking-pool threads,
 //! `block_on_local` and shutdown; guards restore the previous value, so contexts nest.
 
+use crate::lent::Lent;
 use crate::loom::{Arc, thread_local};
 use crate::scheduler::{Shared, Worker};
 use std::cell::{Cell, RefCell};
@@ -53,9 +54,9 @@ pub(crate) fn with_handle_and_worker<R>(
         .flatten()
 }
 
-/// Gives a runtime handle back to this thread's worker, which stocks it if it belongs to its
-/// runtime (see `scheduler/lend.rs`); drops it otherwise.
-pub(crate) fn return_handle(handle: Arc<Shared>) {
+/// Gives a timer's reference to its runtime back to this thread's worker, which stocks it if
+/// it belongs to its runtime (see `scheduler/lend.rs`); drops it otherwise.
+pub(crate) fn return_handle(handle: Lent<Shared>) {
     let rest = with_worker(|worker| match worker {
         Some(worker) => worker.take_back_handle(handle),
         None => Some(handle),

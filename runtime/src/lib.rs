@@ -32,7 +32,10 @@ mod builder;
 mod context;
 pub mod coop;
 mod executor;
+mod lent;
 mod loom;
+#[cfg(all(test, gort_loom))]
+mod loom_lent;
 pub mod runtime;
 mod scheduler;
 mod spawn;

@@ -1,57 +1,63 @@
-//! References to the runtime that a worker lends to timers without touching the count.
+//! The stock of references to its runtime that a worker lends to timers.
 //!
-//! Every timer holds the runtime's handle (an `Arc<Shared>`): it must reach its wheel shard to
-//! arm, to cancel when dropped, and to re-arm after a reset, wherever it has moved meanwhile.
-//! Cloning and dropping that `Arc` are two atomic read-modify-writes per timer, a tenth of the
-//! cost of arming and cancelling one.
+//! Every timer holds a reference to its runtime, a `Lent<Shared>` counted in the runtime's
+//! `LentCount` rather than in its `Arc` (see `lent.rs`). A worker takes those references in
+//! batches of `BATCH` with one atomic read-modify-write and keeps them in a stock (`refs`, a
+//! plain counter only its thread touches):
 //!
-//! So a worker keeps a stock of strong references of its own runtime beyond the one it holds
-//! (`refs`, a plain counter only its thread touches). A timer created on the worker takes one
-//! from the stock (`lend_handle`): an `Arc` built from the raw pointer, whose count the stock
-//! already paid. A timer dropped on a worker of the same runtime gives its reference back
-//! (`take_back_handle`): the `Arc` is forgotten and the counter goes up. Either way the
-//! reference count is exact at all times: the stock's references are real counts, held by
-//! the worker. When the stock is empty a timer clones as before; when it is full
-//! (`MAX_REFS`) a returned handle is dropped as before, so the stock is bounded whatever the
-//! pattern (timers created on one worker and dropped on another). A worker gives its stock
-//! back when it is dropped, after its thread stopped being that worker (so nothing stocks
-//! more afterwards) and before its own reference goes: until then that reference keeps the
-//! runtime alive, so no stocked count can be the last.
+//! - a timer created on the worker takes one from the stock (`lend_handle`), refilled with a
+//!   batch when empty;
+//! - a timer dropped on a worker of the same runtime gives its reference back to that
+//!   worker's stock (`take_back_handle`), which gives a batch back to the runtime once it
+//!   holds more than `MAX_REFS`;
+//! - a timer dropped anywhere else gives its one reference back to the runtime.
 //!
-//! Under loom the stock stays empty (plain clones), as the models do not need it.
+//! So a worker that creates and drops a million timers, one at a time or all alive at once,
+//! touches the shared count about a thousand times, and its stock stays bounded whatever the
+//! pattern (timers created on one worker and dropped on another). Every reference is counted
+//! at all times: the stock's are real lent references, held by the worker. A worker gives its
+//! stock back when it is dropped, after its thread stopped being that worker (so nothing
+//! stocks more afterwards) and while its own `Arc` still keeps the runtime alive.
 
 use super::Worker;
+use crate::lent::{self, Lent};
 use crate::loom::Arc;
 use crate::scheduler::Shared;
 
+/// References a worker takes from the runtime at a time, and gives back at a time.
+const BATCH: usize = 1024;
 /// The most references a worker stocks.
-#[cfg_attr(gort_loom, allow(dead_code))]
-const MAX_REFS: usize = 1024;
+const MAX_REFS: usize = 2 * BATCH;
 
 impl Worker {
-    /// A reference to this worker's runtime, from the stock if it has one.
-    pub(crate) fn lend_handle(&self) -> Arc<Shared> {
-        let refs = self.handle_refs.get();
-        if cfg!(gort_loom) || refs == 0 {
-            return self.shared.clone();
+    /// A reference to this worker's runtime, from the stock.
+    pub(crate) fn lend_handle(&self) -> Lent<Shared> {
+        let mut refs = self.handle_refs.get();
+        if refs == 0 {
+            lent::take(&self.shared, BATCH);
+            refs = BATCH;
         }
         self.handle_refs.set(refs - 1);
-        // SAFETY: the stock holds `refs` strong counts of `self.shared`'s allocation, taken
-        // with `Arc::into_raw` (`take_back_handle`), which returns the pointer `Arc::as_ptr`
-        // gives for that allocation; one of the counts moves into the new `Arc`.
-        unsafe { Arc::from_raw(Arc::as_ptr(&self.shared)) }
+        // SAFETY: the stock holds `refs` lent references to `self.shared`'s value, taken
+        // with `lent::take`; one of them moves into the handle.
+        unsafe { Lent::from_stock(&self.shared) }
     }
 
-    /// Stocks `handle` if it is a reference to this worker's runtime and there is room;
-    /// gives it back otherwise (the caller drops it).
-    pub(crate) fn take_back_handle(&self, handle: Arc<Shared>) -> Option<Arc<Shared>> {
-        let refs = self.handle_refs.get();
-        if cfg!(gort_loom) || refs >= MAX_REFS || !Arc::ptr_eq(&handle, &self.shared) {
+    /// Stocks `handle` if it is a reference to this worker's runtime; gives it back to the
+    /// caller otherwise (who drops it).
+    pub(crate) fn take_back_handle(&self, handle: Lent<Shared>) -> Option<Lent<Shared>> {
+        if !handle.is_of(&self.shared) {
             return Some(handle);
         }
-        self.handle_refs.set(refs + 1);
-        // The count stays taken: the stock holds it now.
-        let _ = Arc::into_raw(handle);
+        handle.into_stock();
+        let mut refs = self.handle_refs.get() + 1;
+        if refs > MAX_REFS {
+            // SAFETY: the stock holds `refs` lent references to this value; `BATCH` of them
+            // are given up here.
+            unsafe { lent::give_back(Arc::as_ptr(&self.shared), BATCH) };
+            refs -= BATCH;
+        }
+        self.handle_refs.set(refs);
         None
     }
 }
@@ -59,10 +65,50 @@ impl Worker {
 impl Drop for Worker {
     /// Gives the stocked references back.
     fn drop(&mut self) {
-        for _ in 0..self.handle_refs.replace(0) {
-            // SAFETY: each stocked count was taken with `Arc::into_raw` on this allocation,
-            // and `self.shared` still holds one more, so none of these is the last.
-            unsafe { Arc::decrement_strong_count(Arc::as_ptr(&self.shared)) };
+        let refs = self.handle_refs.replace(0);
+        if refs > 0 {
+            // SAFETY: the stock holds `refs` lent references to this value, given up here.
+            unsafe { lent::give_back(Arc::as_ptr(&self.shared), refs) };
         }
+    }
+}
+
+#[cfg(all(test, not(gort_loom)))]
+mod tests {
+    use crate::context;
+    use crate::time::{Duration, sleep};
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::task::{Context, Waker};
+
+    /// Timers take more references than one batch, some go back to a worker's stock, and the
+    /// rest outlive the runtime on another thread: the runtime stays alive while one is held
+    /// and is freed when the last goes.
+    #[test]
+    fn runtime_freed_when_the_last_lent_reference_goes() {
+        let rt = crate::Builder::new().workers(2).build().unwrap();
+        let (weak, kept) = rt.block_on(async {
+            let weak = context::with_handle(Arc::downgrade).unwrap();
+            let mut cx = Context::from_waker(Waker::noop());
+            let mut sleeps: Vec<_> = (0..3 * super::BATCH)
+                .map(|_| Box::pin(sleep(Duration::from_secs(3600))))
+                .collect();
+            for s in &mut sleeps {
+                assert!(s.as_mut().poll(&mut cx).is_pending());
+            }
+            // Back to this worker's stock, past its bound.
+            let kept = sleeps.split_off(2 * super::BATCH + 1);
+            drop(sleeps);
+            (weak, kept)
+        });
+        drop(rt);
+        assert!(weak.upgrade().is_some(), "live timers hold the runtime");
+        let kept: Vec<Pin<Box<crate::time::Sleep>>> = kept;
+        std::thread::spawn(move || drop(kept)).join().unwrap();
+        assert!(
+            weak.upgrade().is_none(),
+            "the runtime outlived its last timer"
+        );
     }
 }

@@ -90,6 +90,7 @@ pub(crate) use sysmon::run as run_sysmon;
 pub(crate) use worker::{Worker, run as run_worker};
 
 use crate::blocking;
+use crate::lent::{Lends, LentCount};
 use crate::loom::Arc;
 use crate::loom::atomic::{AtomicBool, AtomicU64, Ordering::*};
 use crate::spin::SpinLock;
@@ -119,6 +120,14 @@ pub(crate) struct Shared {
     pub(crate) time: TimeDriver,
     remote_spawns: AtomicU64,
     sysmon: sysmon::Sysmon,
+    /// The references lent to timers (see `lent.rs` and `lend.rs`).
+    lent: LentCount,
+}
+
+impl Lends for Shared {
+    fn lent_count(&self) -> &LentCount {
+        &self.lent
+    }
 }
 
 /// What other threads may touch of a worker.
@@ -195,6 +204,7 @@ impl Shared {
             time: TimeDriver::new(total),
             remote_spawns: AtomicU64::new(0),
             sysmon,
+            lent: LentCount::new(),
         };
         (Arc::new(shared), parts, sysmon_parts)
     }

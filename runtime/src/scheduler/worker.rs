@@ -41,7 +41,7 @@ pub(crate) struct Worker {
     /// When (on the time driver's clock, never 0) the yielders began to rejoin two or more at
     /// a time; 0 when the last rejoin was of one.
     crowded_since: Cell<u64>,
-    /// References to `shared` stocked for timers (see `lend.rs`).
+    /// References to `shared` lent out of its count and stocked for timers (see `lend.rs`).
     pub(super) handle_refs: Cell<usize>,
     /// The anchor this worker's timers read the time from (see `time/clock.rs`).
     clock: ClockCache,

@@ -5,7 +5,7 @@ use super::driver::{Registered, tick_of};
 use super::entry::Entry;
 use crate::context;
 use crate::coop;
-use crate::loom::Arc;
+use crate::lent::Lent;
 use crate::scheduler::Shared;
 use std::future::Future;
 use std::mem::ManuallyDrop;
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 /// The owner's side of a timer: the entry (pinned inside the future) and where it is armed.
 pub(crate) struct TimerEntry {
     /// Taken in `drop`, which gives it back to the worker it is dropped on (see `lend.rs`).
-    handle: ManuallyDrop<Arc<Shared>>,
+    handle: ManuallyDrop<Lent<Shared>>,
     /// Nanoseconds since the driver's start (negative before it): cheaper to compute and to
     /// turn into a tick than an `Instant`, which `deadline()` builds on demand.
     deadline: i64,
@@ -42,7 +42,7 @@ enum Armed {
 /// The runtime a new timer belongs to, the shard it arms in (the current worker's: one shard
 /// per worker, so no division; shard 0 on threads that are not its workers), and the time.
 pub(crate) struct TimerHome {
-    pub(crate) handle: Arc<Shared>,
+    pub(crate) handle: Lent<Shared>,
     shard: usize,
     /// The driver's clock now or a little later, never earlier (see `clock.rs`).
     now: u64,
@@ -52,13 +52,14 @@ pub(crate) fn current_handle(what: &str) -> TimerHome {
     context::with_handle_and_worker(|handle, worker| match worker {
         Some(worker) => TimerHome {
             now: handle.time.clock.now_upper(worker.clock_cache()),
-            // A reference from the worker's stock, without touching the count (see `lend.rs`).
+            // A reference from the worker's stock, without touching a shared count (see
+            // `lend.rs`).
             handle: worker.lend_handle(),
             shard: worker.index(),
         },
         None => TimerHome {
             now: handle.time.clock.now(),
-            handle: handle.clone(),
+            handle: Lent::new(handle),
             shard: 0,
         },
     })
