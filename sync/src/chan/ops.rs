@@ -21,8 +21,9 @@
 //! dropped unreported.
 
 use super::SendError;
-use super::state::Chan;
+use super::state::{Chan, State};
 use super::waiter::{WaitState, Waiter};
+use gort_runtime::__private::SpinGuard;
 use gort_runtime::coop;
 use std::fmt;
 use std::future::Future;
@@ -38,6 +39,10 @@ pub(crate) fn update_waker(slot: &mut Option<Waker>, waker: &Waker) {
 }
 
 /// Polls a receive whose waiter node is `waiter` (pinned, owned by the caller).
+///
+/// The path of a receive that completes at once is kept small enough to inline into the
+/// goroutine's loop; parking and reporting a parked receive are out of line.
+#[inline]
 pub(crate) fn poll_recv<T>(
     chan: &Chan<T>,
     waiter: NonNull<Waiter<T>>,
@@ -49,29 +54,40 @@ pub(crate) fn poll_recv<T>(
     }
     let progress = std::task::ready!(coop::poll_proceed(cx));
     let mut st = chan.lock();
-    {
-        if let Some((v, waker)) = st.try_recv() {
-            drop(st);
-            progress.made_progress();
-            if let Some(w) = waker {
-                w.wake();
-            }
-            return Poll::Ready(Some(v));
+    if let Some((v, waker)) = st.try_recv() {
+        drop(st);
+        progress.made_progress();
+        if let Some(w) = waker {
+            w.wake();
         }
-        if st.closed {
-            progress.made_progress();
-            return Poll::Ready(None);
-        }
-        // SAFETY: we hold the lock; the node is unused (not parked) and pinned in its future,
-        // which unlinks it on drop.
-        unsafe { st.recvq.park(waiter, None, cx.waker(), None) };
-        *parked = true;
-        Poll::Pending
+        return Poll::Ready(Some(v));
     }
+    if st.closed {
+        drop(st);
+        progress.made_progress();
+        return Poll::Ready(None);
+    }
+    park_recv(st, waiter, parked, cx)
+}
+
+/// Parks a receive that found nothing to take.
+#[inline(never)]
+fn park_recv<T>(
+    mut st: SpinGuard<'_, State<T>>,
+    waiter: NonNull<Waiter<T>>,
+    parked: &mut bool,
+    cx: &mut Context<'_>,
+) -> Poll<Option<T>> {
+    // SAFETY: we hold the lock; the node is unused (not parked) and pinned in its future,
+    // which unlinks it on drop.
+    unsafe { st.recvq.park(waiter, None, cx.waker(), None) };
+    *parked = true;
+    Poll::Pending
 }
 
 /// A parked receive: reports a completion without asking the coop budget (the operation has
 /// happened; yielding now would only risk the future being dropped with the value in it).
+#[inline(never)]
 fn poll_parked_recv<T>(
     chan: &Chan<T>,
     waiter: NonNull<Waiter<T>>,
@@ -131,6 +147,7 @@ pub struct Recv<'a, T> {
 impl<T> Future for Recv<'_, T> {
     type Output = Option<T>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         // SAFETY: the waiter is structurally pinned (never moved out); the rest is plain data.
         let this = unsafe { self.get_unchecked_mut() };
@@ -166,62 +183,82 @@ pub struct SendFut<'a, T> {
 impl<T> Future for SendFut<'_, T> {
     type Output = Result<(), SendError<T>>;
 
+    /// The path of a send that completes at once is kept small enough to inline into the
+    /// goroutine's loop; parking and reporting a parked send are out of line.
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // SAFETY: as for `Recv`.
         let this = unsafe { self.get_unchecked_mut() };
         let waiter = NonNull::from(&this.waiter);
         if this.parked {
-            // As for a parked receive: a completed send is reported whatever the budget.
-            let _st = this.chan.lock();
-            // SAFETY: we hold the lock of the channel the node is parked on.
-            let node = unsafe { Waiter::node(waiter) };
-            if node.state == WaitState::Waiting {
-                update_waker(&mut node.waker, cx.waker());
-                return Poll::Pending;
-            }
-            this.parked = false;
-            // SAFETY: under the lock; completed, so unlinked; we own it.
-            let node = unsafe { Waiter::take(waiter) };
-            return match node.state {
-                WaitState::Done => Poll::Ready(Ok(())),
-                WaitState::Closed => {
-                    let v = node.value.expect("a closed sender keeps its value");
-                    Poll::Ready(Err(SendError(v)))
-                }
-                WaitState::Waiting | WaitState::Skipped => {
-                    unreachable!("a plain send is never skipped")
-                }
-            };
+            return poll_parked_send(this.chan, waiter, &mut this.parked, cx);
         }
         let progress = std::task::ready!(coop::poll_proceed(cx));
         let mut st = this.chan.lock();
-        {
-            let v = this
-                .value
-                .take()
-                .expect("gort: send future polled after completion");
-            if st.closed {
-                progress.made_progress();
-                return Poll::Ready(Err(SendError(v)));
-            }
-            match st.try_send(v) {
-                Ok(waker) => {
-                    drop(st);
-                    progress.made_progress();
-                    if let Some(w) = waker {
-                        w.wake();
-                    }
-                    Poll::Ready(Ok(()))
-                }
-                Err(v) => {
-                    // SAFETY: we hold the lock; the node is unused (not parked) and pinned in
-                    // this future, which unlinks it on drop.
-                    unsafe { st.sendq.park(waiter, Some(v), cx.waker(), None) };
-                    this.parked = true;
-                    Poll::Pending
-                }
-            }
+        let v = this
+            .value
+            .take()
+            .expect("gort: send future polled after completion");
+        if st.closed {
+            drop(st);
+            progress.made_progress();
+            return Poll::Ready(Err(SendError(v)));
         }
+        match st.try_send(v) {
+            Ok(waker) => {
+                drop(st);
+                progress.made_progress();
+                if let Some(w) = waker {
+                    w.wake();
+                }
+                Poll::Ready(Ok(()))
+            }
+            Err(v) => park_send(st, waiter, v, &mut this.parked, cx),
+        }
+    }
+}
+
+/// Parks a send that found no room and no receiver.
+#[inline(never)]
+fn park_send<T>(
+    mut st: SpinGuard<'_, State<T>>,
+    waiter: NonNull<Waiter<T>>,
+    v: T,
+    parked: &mut bool,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), SendError<T>>> {
+    // SAFETY: we hold the lock; the node is unused (not parked) and pinned in the send
+    // future, which unlinks it on drop.
+    unsafe { st.sendq.park(waiter, Some(v), cx.waker(), None) };
+    *parked = true;
+    Poll::Pending
+}
+
+/// A parked send: as for a parked receive, a completed send is reported whatever the budget.
+#[inline(never)]
+fn poll_parked_send<T>(
+    chan: &Chan<T>,
+    waiter: NonNull<Waiter<T>>,
+    parked: &mut bool,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), SendError<T>>> {
+    let _st = chan.lock();
+    // SAFETY: we hold the lock of the channel the node is parked on.
+    let node = unsafe { Waiter::node(waiter) };
+    if node.state == WaitState::Waiting {
+        update_waker(&mut node.waker, cx.waker());
+        return Poll::Pending;
+    }
+    *parked = false;
+    // SAFETY: under the lock; completed, so unlinked; we own it.
+    let node = unsafe { Waiter::take(waiter) };
+    match node.state {
+        WaitState::Done => Poll::Ready(Ok(())),
+        WaitState::Closed => {
+            let v = node.value.expect("a closed sender keeps its value");
+            Poll::Ready(Err(SendError(v)))
+        }
+        WaitState::Waiting | WaitState::Skipped => unreachable!("a plain send is never skipped"),
     }
 }
 
