@@ -22,7 +22,7 @@
 
 use super::SendError;
 use super::state::{Chan, State};
-use super::waiter::{WaitState, Waiter};
+use super::waiter::{Node, WaitState, Waiter};
 use gort_runtime::__private::SpinGuard;
 use gort_runtime::coop;
 use std::fmt;
@@ -85,15 +85,16 @@ fn park_recv<T>(
     Poll::Pending
 }
 
-/// A parked receive: reports a completion without asking the coop budget (the operation has
-/// happened; yielding now would only risk the future being dropped with the value in it).
-#[inline(never)]
-fn poll_parked_recv<T>(
+/// A parked operation's node once a counterparty or `close` completed it, taken out of the
+/// waiter; `Pending` (with `cx`'s waker stored) while it still waits. It reports a completion
+/// without asking the coop budget: the operation has happened, and yielding now would only
+/// risk the future being dropped with it unreported.
+fn take_completed<T>(
     chan: &Chan<T>,
     waiter: NonNull<Waiter<T>>,
     parked: &mut bool,
     cx: &mut Context<'_>,
-) -> Poll<Option<T>> {
+) -> Poll<Node<T>> {
     let _st = chan.lock();
     // SAFETY: we hold the lock of the channel the node is parked on.
     let node = unsafe { Waiter::node(waiter) };
@@ -103,7 +104,18 @@ fn poll_parked_recv<T>(
     }
     *parked = false;
     // SAFETY: under the lock; completed, so unlinked; we own it.
-    let node = unsafe { Waiter::take(waiter) };
+    Poll::Ready(unsafe { Waiter::take(waiter) })
+}
+
+/// A parked receive (see `take_completed`).
+#[inline(never)]
+fn poll_parked_recv<T>(
+    chan: &Chan<T>,
+    waiter: NonNull<Waiter<T>>,
+    parked: &mut bool,
+    cx: &mut Context<'_>,
+) -> Poll<Option<T>> {
+    let node = std::task::ready!(take_completed(chan, waiter, parked, cx));
     match node.state {
         WaitState::Done => Poll::Ready(node.value),
         WaitState::Closed => Poll::Ready(None),
@@ -234,7 +246,7 @@ fn park_send<T>(
     Poll::Pending
 }
 
-/// A parked send: as for a parked receive, a completed send is reported whatever the budget.
+/// A parked send (see `take_completed`).
 #[inline(never)]
 fn poll_parked_send<T>(
     chan: &Chan<T>,
@@ -242,16 +254,7 @@ fn poll_parked_send<T>(
     parked: &mut bool,
     cx: &mut Context<'_>,
 ) -> Poll<Result<(), SendError<T>>> {
-    let _st = chan.lock();
-    // SAFETY: we hold the lock of the channel the node is parked on.
-    let node = unsafe { Waiter::node(waiter) };
-    if node.state == WaitState::Waiting {
-        update_waker(&mut node.waker, cx.waker());
-        return Poll::Pending;
-    }
-    *parked = false;
-    // SAFETY: under the lock; completed, so unlinked; we own it.
-    let node = unsafe { Waiter::take(waiter) };
+    let node = std::task::ready!(take_completed(chan, waiter, parked, cx));
     match node.state {
         WaitState::Done => Poll::Ready(Ok(())),
         WaitState::Closed => {
