@@ -614,10 +614,12 @@ mod tests {
         }
         let global = global().unwrap();
         let central = &global.central[class];
+        let per_span = crate::sizeclass::CLASSES[class].objects as usize;
+        assert_ne!(20 % per_span, 0, "the last span is partial");
         assert_eq!(
             central.lens(),
-            (1, 3),
-            "three full spans and the partial last one"
+            (1, 20 / per_span),
+            "the full spans and the partial last one"
         );
         for block in blocks {
             // SAFETY: as above.
@@ -625,7 +627,7 @@ mod tests {
         }
         assert_eq!(
             central.lens(),
-            (4, 0),
+            (20 / per_span + 1, 0),
             "each full span rescued by its first free"
         );
         central.reclaim(&global.heap);

@@ -11,7 +11,7 @@ use crate::central::Central;
 use crate::heap::Heap;
 use crate::owned::OwnedSpans;
 use crate::remote::{self, Push, RemoteFree};
-use crate::sizeclass::class_of;
+use crate::sizeclass::{CLASSES, class_of};
 use crate::span::Span;
 use loom::sync::Arc;
 use loom::thread;
@@ -49,6 +49,23 @@ fn fresh_span(size: usize) -> (Arc<Heap>, Arc<Central>, *mut Span) {
     let (heap, central) = heap_and_central(size);
     let span = central.take(&heap, OWNER);
     (heap, central, span)
+}
+
+/// Objects per span of the class of `size` (at least 8, see `sizeclass.rs`).
+fn per_span(size: usize) -> usize {
+    CLASSES[class_of(size, 8)].objects as usize
+}
+
+/// Allocates every object of `span`, which the caller holds and which is fresh; the span is
+/// then full.
+fn fill(span: *mut Span, size: usize) -> Vec<usize> {
+    // SAFETY: the caller holds the span.
+    let objects: Vec<usize> = (0..per_span(size))
+        .map(|_| unsafe { (*span).alloc_object() }.unwrap().0)
+        .collect();
+    // SAFETY: as above.
+    assert_eq!(unsafe { (*span).alloc_object() }, None, "the span is full");
+    objects
 }
 
 /// A thread that frees `object`, a live object of the span at `span_addr`, as a thread that
@@ -111,18 +128,17 @@ fn remote_frees_race_the_owner_parking_the_span() {
     });
 }
 
-/// The owner of a full span parks it on the central list while another thread frees its one
-/// object and a third refills from the central list. Whatever the interleaving, the freed
+/// The owner of a full span parks it on the central list while another thread frees one of
+/// its objects and a third refills from the central list. Whatever the interleaving, the freed
 /// object is allocatable again exactly once: from the owner's span, or from the span the
 /// refill took (or will take) off the partial list, and the span is on no list twice.
-// LOOM_MAX_PREEMPTIONS=3: 0.05 s (419 executions), 2026-11-23; at 2: 128 executions
+// LOOM_MAX_PREEMPTIONS=3: under 0.1 s with spans of 8 objects (2026-12-06)
 #[test]
 fn parking_a_full_span_races_a_remote_free_and_a_refill() {
     const REFILLER: usize = 0x20;
     loom::model(|| {
-        let (heap, central, span) = fresh_span(8192); // one object per span
-        // SAFETY: the model's thread owns the fresh span.
-        let (object, _) = unsafe { (*span).alloc_object() }.unwrap();
+        let (heap, central, span) = fresh_span(8192);
+        let object = fill(span, 8192)[0];
         let span_addr = span as usize;
 
         let freer = spawn_remote_free(&central, span_addr, object);
@@ -173,17 +189,14 @@ fn parking_a_full_span_races_a_remote_free_and_a_refill() {
 /// A thread exits (its cache gives a full span back) while another thread frees one of the
 /// span's objects. Whichever wins, the span ends up on the partial list once, with the freed
 /// object allocatable and the other still allocated.
-// LOOM_MAX_PREEMPTIONS=3: 0.001 s (7 executions), 2026-11-23; at 2: 7 executions
+// LOOM_MAX_PREEMPTIONS=3: under 0.1 s with spans of 8 objects (2026-12-06)
 #[test]
 fn an_exiting_owner_gives_back_a_span_while_another_thread_frees_into_it() {
     const NEXT: usize = 0x30;
     loom::model(|| {
-        let (heap, central, span) = fresh_span(12288); // two objects per span
-        // SAFETY: the model's thread owns the fresh span.
-        let (freed, kept) = unsafe {
-            let a = (*span).alloc_object().unwrap().0;
-            (a, (*span).alloc_object().unwrap().0)
-        };
+        let (heap, central, span) = fresh_span(12288);
+        let objects = fill(span, 12288);
+        let (freed, kept) = (objects[0], objects[1]);
         let span_addr = span as usize;
         let freer = spawn_remote_free(&central, span_addr, freed);
         // SAFETY: the owner gives up its span.
@@ -205,8 +218,12 @@ fn an_exiting_owner_gives_back_a_span_while_another_thread_frees_into_it() {
     });
 }
 
-/// An owner with a span of two objects, `a` and `b`, both allocated, about to run out.
-struct TwoObjectOwner {
+/// An owner whose current span has all its objects allocated, the first two `a` and `b`,
+/// about to run out.
+/// The object size of `FullSpanOwner`'s class.
+const SIZE: usize = 12288;
+
+struct FullSpanOwner {
     heap: Arc<Heap>,
     central: Arc<Central>,
     spans: OwnedSpans,
@@ -215,15 +232,18 @@ struct TwoObjectOwner {
     b: usize,
 }
 
-impl TwoObjectOwner {
-    fn new() -> TwoObjectOwner {
-        let (heap, central) = heap_and_central(12288); // two objects per span
+impl FullSpanOwner {
+    fn new() -> FullSpanOwner {
+        let (heap, central) = heap_and_central(SIZE);
         let mut spans = OwnedSpans::new();
         assert!(spans.refill(&central, &heap, OWNER, &mut 0));
         let (a, _) = spans.alloc().unwrap();
         let (b, _) = spans.alloc().unwrap();
+        for _ in 2..per_span(SIZE) {
+            spans.alloc().unwrap();
+        }
         let span = crate::pagemap::lookup(a);
-        TwoObjectOwner {
+        FullSpanOwner {
             heap,
             central,
             spans,
@@ -265,16 +285,17 @@ impl TwoObjectOwner {
 /// frees an object of it. The freed object is allocated again within the next span's worth of
 /// allocations: either the watch failed and the owner kept the span, or the free notified the
 /// class and the owner's next refill looks through its full list.
-// LOOM_MAX_PREEMPTIONS=3: 0.01 s (23 executions), 2026-11-23; at 2: 17 executions
+// LOOM_MAX_PREEMPTIONS=3: under 0.1 s with spans of 8 objects (2026-12-06)
 #[test]
 fn a_remote_free_into_a_span_set_aside_as_full_is_found_again() {
     loom::model(|| {
-        let mut owner = TwoObjectOwner::new();
+        let mut owner = FullSpanOwner::new();
         let freer = owner.remote_free_a();
         let first = owner.allocate(1);
         freer.join().unwrap();
         let mut all = first;
-        all.extend(owner.allocate(2));
+        let n = per_span(SIZE);
+        all.extend(owner.allocate(n));
         assert!(
             all.contains(&owner.a),
             "the remotely freed object came back"
@@ -283,18 +304,18 @@ fn a_remote_free_into_a_span_set_aside_as_full_is_found_again() {
             !all.contains(&owner.b),
             "the live object was not handed out"
         );
-        assert_eq!(all.len(), 3);
+        assert_eq!(all.len(), n + 1);
     });
 }
 
 /// The owner frees `b` into its span set aside as full (taking it off the full list and
 /// clearing the watch) while another thread frees `a` into it remotely. Both objects come back,
 /// once each, after the objects of the owner's new current span.
-// LOOM_MAX_PREEMPTIONS=3: 0.01 s (7 executions), 2026-11-23; at 2: 7 executions
+// LOOM_MAX_PREEMPTIONS=3: under 0.1 s with spans of 8 objects (2026-12-06)
 #[test]
 fn a_local_free_into_a_watched_span_races_a_remote_free() {
     loom::model(|| {
-        let mut owner = TwoObjectOwner::new();
+        let mut owner = FullSpanOwner::new();
         let fresh = owner.allocate(1); // sets the span aside, starts a new one
         assert!(!fresh.contains(&owner.a) && !fresh.contains(&owner.b));
         let freer = owner.remote_free_a();
@@ -305,8 +326,10 @@ fn a_local_free_into_a_watched_span_races_a_remote_free() {
             }
         }
         freer.join().unwrap();
-        let next = owner.allocate(3);
-        assert_eq!(next.len(), 3);
+        // The rest of the new span, then the two freed objects.
+        let n = per_span(SIZE);
+        let next = owner.allocate(n + 1);
+        assert_eq!(next.len(), n + 1);
         assert!(next.contains(&owner.a) && next.contains(&owner.b));
     });
 }

@@ -23,9 +23,9 @@
 //! - `empty`: spans with no live object, kept so that a class whose objects all die and are
 //!   born again does not go to the page heap (one lock for the whole process) each time. One
 //!   per class is always kept; more, while the cache's budget of pages for them lasts
-//!   ([`crate::cache::MAX_EMPTY_PAGES`], shared by all classes). Classes with few objects per
-//!   span (a 32 KiB class has one) empty and refill spans as often as they free and allocate
-//!   objects, so for them one kept span is not enough.
+//!   ([`crate::cache::MAX_EMPTY_PAGES`], shared by all classes). Classes of large objects
+//!   (eight per span, `sizeclass.rs`) can empty and refill spans often when their objects
+//!   all die and are born again, so for them one kept span is not enough.
 //!
 //! # Transitions
 //!
@@ -274,8 +274,8 @@ mod tests {
 
     #[test]
     fn local_frees_into_set_aside_spans_are_reused_and_one_empty_span_is_kept() {
-        let class = class_of(12288, 8); // two objects per span
-        assert_eq!(CLASSES[class].objects, 2);
+        let class = class_of(12288, 8);
+        let n = CLASSES[class].objects as usize;
         let (heap, central) = (Heap::new(), Central::new(class));
         let mut spans = OwnedSpans::new();
         let alloc = |spans: &mut OwnedSpans| match spans.alloc() {
@@ -285,7 +285,8 @@ mod tests {
                 spans.alloc().unwrap().0
             }
         };
-        let objects: Vec<usize> = (0..6).map(|_| alloc(&mut spans)).collect();
+        // Three spans' worth.
+        let objects: Vec<usize> = (0..3 * n).map(|_| alloc(&mut spans)).collect();
         let free = |spans: &mut OwnedSpans, addr: usize| {
             let span = crate::pagemap::lookup(addr);
             // SAFETY: the test's cache owns every span it allocated from; `addr` is live.
@@ -315,8 +316,8 @@ mod tests {
             now,
             in_use - crate::span::pages_to_bytes(CLASSES[class].pages as usize)
         );
-        let again: Vec<usize> = (0..4).map(|_| alloc(&mut spans)).collect();
-        let kept = |a: &usize| objects[..4].contains(a);
+        let again: Vec<usize> = (0..2 * n).map(|_| alloc(&mut spans)).collect();
+        let kept = |a: &usize| objects[..2 * n].contains(a);
         assert!(
             again.iter().all(kept),
             "the current span, then the kept one"
@@ -327,21 +328,27 @@ mod tests {
 
     #[test]
     fn empty_spans_beyond_one_are_kept_while_the_budget_lasts() {
-        let class = class_of(32 << 10, 8); // one object per span
-        assert_eq!(CLASSES[class].objects, 1);
+        let class = class_of(32 << 10, 8);
+        let per_span = CLASSES[class].objects as usize;
         let pages = CLASSES[class].pages as usize;
         let (heap, central) = (Heap::new(), Central::new(class));
         let mut spans = OwnedSpans::new();
         let mut budget = 2 * pages;
         let mut objects = Vec::new();
-        for _ in 0..5 {
-            if spans.alloc().is_none() {
-                assert!(spans.refill(&central, &heap, OWNER, &mut budget));
-            }
-            objects.push(spans.alloc().unwrap().0);
+        // Five spans' worth: the fifth is current and full.
+        for _ in 0..5 * per_span {
+            let addr = match spans.alloc() {
+                Some((addr, _)) => addr,
+                None => {
+                    assert!(spans.refill(&central, &heap, OWNER, &mut budget));
+                    spans.alloc().unwrap().0
+                }
+            };
+            objects.push(addr);
         }
         let in_use = heap.in_use.load(std::sync::atomic::Ordering::Relaxed);
-        for &addr in &objects[..4] {
+        // Every object of the first four spans.
+        for &addr in &objects[..4 * per_span] {
             let span = crate::pagemap::lookup(addr);
             // SAFETY: the test's cache owns every span it allocated from; `addr` is live.
             unsafe {
@@ -359,7 +366,9 @@ mod tests {
         for _ in 0..3 {
             assert!(spans.alloc().is_none(), "the current span is full");
             assert!(spans.refill(&central, &heap, OWNER, &mut budget));
-            assert!(spans.alloc().is_some());
+            for _ in 0..per_span {
+                assert!(spans.alloc().is_some());
+            }
         }
         assert_eq!(budget, 2 * pages);
         assert_eq!(spans.empty.len(), 0);

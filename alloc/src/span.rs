@@ -96,8 +96,8 @@ pub(crate) struct Extent {
     pub(crate) pages: usize,
     /// Objects in the span.
     pub(crate) objects: usize,
-    /// `ceil(2^32 / elem_size)`: turns a division by `elem_size` into a multiply (Go's
-    /// `divMagic`); exact for every offset inside a small span (tested).
+    /// [`div_magic`] of `elem_size`: turns a division by it into a multiply (Go's
+    /// `divMagic`).
     pub(crate) div_magic: u64,
     /// Free span: the heap's epoch when it was freed (see `heap.rs`, "Scavenging").
     pub(crate) free_epoch: u64,
@@ -256,7 +256,7 @@ impl Span {
         extent.class = class;
         extent.elem_size = c.size as usize;
         extent.objects = c.objects as usize;
-        extent.div_magic = (u32::MAX / c.size) as u64 + 1;
+        extent.div_magic = div_magic(c.size);
         extent.gc = false;
         // SAFETY: exclusive per the contract.
         let alloc = unsafe { self.alloc_state() };
@@ -381,7 +381,7 @@ impl Span {
         if extent.state == State::Large {
             0
         } else {
-            ((offset * extent.div_magic) >> 32) as usize
+            ((offset * extent.div_magic) >> DIV_SHIFT) as usize
         }
     }
 
@@ -641,6 +641,20 @@ pub(crate) const fn pages_to_bytes(pages: usize) -> usize {
     pages * PAGE_SIZE
 }
 
+/// The shift of [`div_magic`]. With `m = floor(2^40 / d) + 1 = (2^40 + e) / d` for some
+/// `0 < e <= d`, `n * m / 2^40 = n / d + n * e / (d * 2^40)`: the fraction of `n / d` is at
+/// most `(d - 1) / d`, and the extra term under `n / 2^40`, which for offsets `n` in a span
+/// (under 2^18 bytes, 32 pages) is under 2^-22, less than `1 / d` for any object size. So the
+/// floor is exact; the products stay under 2^56. (Go's 32-bit shift is exact only for its
+/// shorter spans.)
+const DIV_SHIFT: u32 = 40;
+
+/// `floor(2^DIV_SHIFT / size) + 1`: `(offset * div_magic(size)) >> DIV_SHIFT` is
+/// `offset / size` for every offset inside a small span (tested for every class).
+const fn div_magic(size: u32) -> u64 {
+    (1 << DIV_SHIFT) / size as u64 + 1
+}
+
 #[cfg(all(test, not(gort_loom)))]
 mod tests {
     use super::*;
@@ -669,10 +683,10 @@ mod tests {
     #[test]
     fn div_magic_is_exact_for_every_offset_of_every_class() {
         for (class, c) in CLASSES.iter().enumerate().skip(1) {
-            let magic = (u32::MAX / c.size) as u64 + 1;
+            let magic = div_magic(c.size);
             for offset in 0..c.pages as u64 * PAGE_SIZE as u64 {
                 assert_eq!(
-                    (offset * magic) >> 32,
+                    (offset * magic) >> DIV_SHIFT,
                     offset / c.size as u64,
                     "class {class}"
                 );
