@@ -32,8 +32,13 @@ pub(crate) const MAX_EMPTY_PAGES: usize = 256;
 #[derive(Debug)]
 pub(crate) struct MCache {
     classes: [OwnedSpans; NUM_CLASSES],
+    /// Objects allocated per class not yet added to the shared counters; index 0 counts
+    /// large objects.
     allocs: [u64; NUM_CLASSES],
+    /// Objects freed, likewise.
     frees: [u64; NUM_CLASSES],
+    /// Bytes of large objects allocated minus bytes freed, likewise.
+    large_bytes: isize,
     /// Pages the classes may still keep in empty spans beyond one each (`owned.rs`).
     empty_budget: usize,
     /// Large spans kept for reuse (`largecache.rs`).
@@ -51,6 +56,7 @@ impl MCache {
             classes: [const { OwnedSpans::new() }; NUM_CLASSES],
             allocs: [0; NUM_CLASSES],
             frees: [0; NUM_CLASSES],
+            large_bytes: 0,
             empty_budget: MAX_EMPTY_PAGES,
             large: LargeCache::new(),
         }
@@ -133,6 +139,7 @@ impl MCache {
     pub(crate) fn flush(&mut self, global: &Global) {
         // SAFETY: kept large spans hold no live object, and the cache gives them up.
         self.large.drain(|span| unsafe { global.heap.free(span) });
+        self.flush_large(global);
         for class in 1..NUM_CLASSES {
             self.classes[class].give_back(&global.central[class], &global.heap);
             global
@@ -155,6 +162,29 @@ impl MCache {
         self.empty_budget = MAX_EMPTY_PAGES;
     }
 
+    /// Counts a large object of `bytes` allocated (or, with `freed`, freed) on this thread,
+    /// adding the large counts to the shared ones once they reach [`FLUSH_COUNT`].
+    pub(crate) fn count_large(&mut self, global: &Global, bytes: usize, freed: bool) {
+        if freed {
+            self.frees[0] += 1;
+            self.large_bytes -= bytes as isize;
+        } else {
+            self.allocs[0] += 1;
+            self.large_bytes += bytes as isize;
+        }
+        if self.allocs[0] + self.frees[0] >= FLUSH_COUNT {
+            self.flush_large(global);
+        }
+    }
+
+    fn flush_large(&mut self, global: &Global) {
+        global.counters.add(0, self.allocs[0], self.frees[0]);
+        global.counters.add_large_bytes(self.large_bytes);
+        self.allocs[0] = 0;
+        self.frees[0] = 0;
+        self.large_bytes = 0;
+    }
+
     /// Counts a free of an object of `class` that this thread pushed onto another owner's span.
     #[inline]
     pub(crate) fn count_remote_free(&mut self, class: usize) {
@@ -162,11 +192,19 @@ impl MCache {
     }
 
     /// Adds the counts not flushed yet to a statistics snapshot.
-    pub(crate) fn add_unflushed(&self, classes: &mut [ClassStats]) {
+    pub(crate) fn add_unflushed(
+        &self,
+        classes: &mut [ClassStats],
+        large: &mut ClassStats,
+        large_bytes: &mut isize,
+    ) {
         for (class, out) in classes.iter_mut().enumerate() {
             out.allocs += self.allocs[class + 1];
             out.frees += self.frees[class + 1];
         }
+        large.allocs += self.allocs[0];
+        large.frees += self.frees[0];
+        *large_bytes += self.large_bytes;
         debug_assert_eq!(classes.len() + 1, CLASSES.len());
     }
 }

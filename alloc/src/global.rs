@@ -190,8 +190,12 @@ fn allocate_large(size: usize, align: usize, zero: bool) -> *mut u8 {
         let e = (*span).extent();
         (e.start, e.elem_size)
     };
-    global.counters.allocs[0].fetch_add(1, Relaxed);
-    global.counters.large_bytes.fetch_add(bytes, Relaxed);
+    let counted =
+        local::with_cache(|cache| cache.map(|cache| cache.count_large(global, bytes, false)));
+    if counted.is_none() {
+        global.counters.add(0, 1, 0);
+        global.counters.add_large_bytes(bytes as isize);
+    }
     if zero && needzero {
         // SAFETY: the span's pages are ours.
         unsafe { ptr::write_bytes(start as *mut u8, 0, size) };
@@ -286,8 +290,7 @@ unsafe fn free_large(span: *mut Span) {
     let global = unsafe { global().unwrap_unchecked() };
     // SAFETY: the span is in use until the heap or the cache takes it below.
     let (bytes, pages) = unsafe { ((*span).extent().elem_size, (*span).extent().pages) };
-    global.counters.frees[0].fetch_add(1, Relaxed);
-    global.counters.large_bytes.fetch_sub(bytes, Relaxed);
+
     // The span's one object is freed, so it holds nothing live; so does every span the cache
     // gives back, which it held alone.
     let give_back = |out| {
@@ -296,12 +299,15 @@ unsafe fn free_large(span: *mut Span) {
     };
     let kept = local::with_cache(|cache| match cache {
         Some(cache) => {
+            cache.count_large(global, bytes, true);
             cache.large.put(span, pages, give_back);
             true
         }
         None => false,
     });
     if !kept {
+        global.counters.add(0, 0, 1);
+        global.counters.add_large_bytes(-(bytes as isize));
         give_back(span);
     }
 }
@@ -335,17 +341,9 @@ unsafe fn resize_in_place(ptr: *mut u8, align: usize, new_size: usize) -> bool {
     let resized = unsafe { global.heap.resize(span, pages) };
     if resized {
         let new_bytes = pages_to_bytes(pages);
-        if new_bytes >= slot {
-            global
-                .counters
-                .large_bytes
-                .fetch_add(new_bytes - slot, Relaxed);
-        } else {
-            global
-                .counters
-                .large_bytes
-                .fetch_sub(slot - new_bytes, Relaxed);
-        }
+        global
+            .counters
+            .add_large_bytes(new_bytes as isize - slot as isize);
     }
     resized
 }

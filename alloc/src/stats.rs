@@ -10,8 +10,11 @@
 //! owns the span. The counts a snapshot reports are therefore exact for the calling thread and
 //! for exited threads, and for every other running thread lag by what it counted since it last
 //! flushed the class: under [`FLUSH_COUNT`] allocations and frees per class, plus the
-//! objects allocated from and freed into the class's spans since its last refill. Page-level
-//! figures come from the page heap and are exact.
+//! objects allocated from and freed into the class's spans since its last refill. Large
+//! objects are counted the same way, with their bytes, and flushed every [`FLUSH_COUNT`]
+//! allocations and frees: four contended atomic additions per large object were a tenth of
+//! the time of a 4-thread workload with 5% of its blocks large. Page-level figures come from
+//! the page heap and are exact.
 
 use crate::global::global;
 use crate::local;
@@ -39,6 +42,17 @@ impl Counters {
             allocs: [const { AtomicU64::new(0) }; NUM_CLASSES],
             frees: [const { AtomicU64::new(0) }; NUM_CLASSES],
             large_bytes: AtomicUsize::new(0),
+        }
+    }
+
+    /// Adds `delta` bytes (negative: takes them away) to the bytes in large objects. The
+    /// word wraps, as a thread may flush the free of an object before the thread that
+    /// allocated it flushes the allocation; [`stats`] reads it as signed.
+    pub(crate) fn add_large_bytes(&self, delta: isize) {
+        if delta >= 0 {
+            self.large_bytes.fetch_add(delta as usize, Relaxed);
+        } else {
+            self.large_bytes.fetch_sub(delta.unsigned_abs(), Relaxed);
         }
     }
 
@@ -104,6 +118,23 @@ pub struct Stats {
     /// Counts of large objects (above 32 KiB, or aligned above a page).
     pub large: ClassStats,
     /// Bytes in large objects in use.
+    ///
+    /// ```
+    /// use std::alloc::{GlobalAlloc, Layout};
+    /// use gort_alloc::GortAlloc;
+    ///
+    /// let layout = Layout::from_size_align(100 << 10, 8).unwrap();
+    /// let before = gort_alloc::stats();
+    /// // SAFETY: the layout is not zero-sized, and the block is freed with the same layout.
+    /// let block = unsafe { GortAlloc.alloc(layout) };
+    /// let during = gort_alloc::stats();
+    /// assert_eq!(during.large.allocs, before.large.allocs + 1);
+    /// assert!(during.large_in_use >= before.large_in_use + (100 << 10));
+    /// unsafe { GortAlloc.dealloc(block, layout) };
+    /// let after = gort_alloc::stats();
+    /// assert_eq!(after.large.frees, before.large.frees + 1);
+    /// assert_eq!(after.large_in_use, before.large_in_use);
+    /// ```
     pub large_in_use: usize,
 }
 
@@ -138,15 +169,17 @@ pub fn stats() -> Stats {
         }
         large.allocs = g.counters.allocs[0].load(Relaxed);
         large.frees = g.counters.frees[0].load(Relaxed);
-        large_in_use = g.counters.large_bytes.load(Relaxed);
+        let mut large_bytes = g.counters.large_bytes.load(Relaxed) as isize;
         heap_in_use = g.heap.in_use.load(Relaxed);
         mapped = g.heap.mapped.load(Relaxed);
         released = g.heap.released.load(Relaxed);
         local::with_cache(|cache| {
             if let Some(cache) = cache {
-                cache.add_unflushed(&mut classes);
+                cache.add_unflushed(&mut classes, &mut large, &mut large_bytes);
             }
         });
+        // Below zero only while another thread has not flushed allocations whose frees were.
+        large_in_use = large_bytes.max(0) as usize;
     }
     let allocated = classes
         .iter()
