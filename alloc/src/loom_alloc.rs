@@ -27,10 +27,18 @@ fn objects() -> (Box<[u64; 3]>, [usize; 3]) {
     (memory, [base, base + 8, base + 16])
 }
 
-/// Walks a taken list into a set.
-fn collect(first: *mut u8, into: &mut BTreeSet<usize>) {
+/// Takes a list and walks it into a set, checking the count its head word kept.
+fn collect(list: &RemoteFree, into: &mut BTreeSet<usize>) {
+    let (first, count) = list.take_counted();
+    let mut walked = 0;
     // SAFETY: the list was just taken, and its objects (the model's memory) stay put.
-    unsafe { remote::for_each(first, |o| assert!(into.insert(o as usize), "seen twice")) };
+    unsafe {
+        remote::for_each(first, |o| {
+            assert!(into.insert(o as usize), "seen twice");
+            walked += 1;
+        })
+    };
+    assert_eq!(walked, count, "the head word counts the list");
 }
 
 /// Two threads free into a span while its holder drains it and parks it once it sees it
@@ -102,7 +110,7 @@ fn remote_frees_race_the_owner_parking_the_span() {
             .collect();
         let mut drained = BTreeSet::new();
         loop {
-            collect(list.take(), &mut drained);
+            collect(&list, &mut drained);
             if list.detach() {
                 break;
             }
@@ -114,7 +122,7 @@ fn remote_frees_race_the_owner_parking_the_span() {
             .count();
         let mut left = BTreeSet::new();
         if rescues > 0 {
-            collect(list.take(), &mut left);
+            collect(&list, &mut left);
         }
         assert!(rescues <= 1, "a span is rescued once");
         assert_eq!(

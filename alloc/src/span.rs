@@ -407,38 +407,44 @@ impl Span {
     /// Applies every remote free pushed so far; returns how many there were.
     ///
     /// The remote list is linked through the objects' first words exactly as the free list is,
-    /// so it is spliced in front of the free list whole: one walk that only reads, to count the
-    /// objects and find the last, then one write (mimalloc's `page_thread_free_collect`). The
-    /// freeing threads wrote those links last; rewriting each one, as pushing the objects one by
-    /// one did, took every object's cache line back from their cores before it was needed.
+    /// and its head word counts its objects (`remote.rs`). When the free list is empty (the
+    /// span ran out: the common case), the remote list becomes the free list as it is, with
+    /// no walk. Otherwise it is spliced in front of the free list whole: one walk that only
+    /// reads, to find the last object, then one write. The freeing threads wrote those links
+    /// last; each read of one is a miss on a line another core holds, so a walk is a chain of
+    /// them (mimalloc's `page_thread_free_collect` walks every time, to count), and rewriting
+    /// each link, as pushing the objects one by one did, took every line back before it was
+    /// needed.
     ///
     /// # Safety
     ///
     /// The caller is the span's holder and the span is small.
     pub(crate) unsafe fn drain_remote(&self) -> usize {
-        let head = self.remote.take() as usize;
+        let (head, count) = self.remote.take_counted();
+        let head = head as usize;
         if head == 0 {
             return 0;
         }
-        let (mut last, mut count) = (head, 1);
-        loop {
-            // SAFETY: every object on the list holds the link its pusher wrote, which the
-            // `Acquire` swap in `take` made visible; 0 ends the list.
-            let next = unsafe { (last as *const usize).read() };
-            if next == 0 {
-                break;
+        // SAFETY: the holder owns the allocation state.
+        let alloc = unsafe { self.alloc_state() };
+        debug_assert!(count <= alloc.allocated as usize, "more frees than objects");
+        if alloc.free != 0 {
+            let mut last = head;
+            loop {
+                // SAFETY: every object on the list holds the link its pusher wrote, which the
+                // `Acquire` swap in `take` made visible; 0 ends the list.
+                let next = unsafe { (last as *const usize).read() };
+                if next == 0 {
+                    break;
+                }
+                last = next;
             }
-            (last, count) = (next, count + 1);
+            // SAFETY: every object on the list was allocated from this span and freed once, so
+            // each is free now and the last one's link is ours.
+            unsafe { (last as *mut usize).write(alloc.free) };
         }
-        // SAFETY: the holder owns the allocation state; every object on the list was allocated
-        // from this span and freed once, so each is free now and the last one's link is ours.
-        unsafe {
-            let alloc = self.alloc_state();
-            debug_assert!(count <= alloc.allocated as usize, "more frees than objects");
-            (last as *mut usize).write(alloc.free);
-            alloc.free = head;
-            alloc.allocated -= count as u32;
-        }
+        alloc.free = head;
+        alloc.allocated -= count as u32;
         count
     }
 
