@@ -664,6 +664,7 @@ const fn div_magic(size: u32) -> u64 {
 #[cfg(all(test, not(gort_loom)))]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     #[test]
     #[cfg_attr(miri, ignore = "exhaustive: minutes under miri")]
@@ -687,6 +688,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "exhaustive: minutes under miri")]
     fn div_magic_is_exact_for_every_offset_of_every_class() {
         for (class, c) in CLASSES.iter().enumerate().skip(1) {
             let magic = div_magic(c.size);
@@ -730,6 +732,43 @@ mod tests {
             span.free_local(victim);
             assert_eq!(span.alloc_object(), Some((victim, false)));
             assert_eq!(span.alloc_object(), None);
+        }
+    }
+
+    /// Remote frees taken over as the free list of a span that ran out (no walk), and spliced
+    /// in front of a free list that has a local free: every freed object comes back once,
+    /// and the span's count of allocated objects stays exact.
+    #[test]
+    fn remote_frees_are_taken_over_or_spliced_and_each_comes_back_once() {
+        let class = 10; // 128-byte objects, 64 per page
+        let mut buffer = vec![0u64; PAGE_SIZE / 8];
+        let span = carved(&mut buffer, class);
+        // SAFETY: the test is the span's holder; each object is freed once, remotely or
+        // locally, while allocated.
+        unsafe {
+            let all: Vec<usize> = std::iter::from_fn(|| span.alloc_object().map(|o| o.0)).collect();
+            let allocated = |span: &Span| span.alloc_state().allocated as usize;
+            assert_eq!(allocated(&span), 64);
+            // The span ran out: three remote frees become its free list as they are.
+            for &o in &all[..3] {
+                span.remote.push(o as *mut u8);
+            }
+            assert_eq!(span.drain_remote(), 3);
+            assert_eq!(allocated(&span), 61);
+            let again: BTreeSet<usize> =
+                std::iter::from_fn(|| span.alloc_object().map(|o| o.0)).collect();
+            assert_eq!(again, all[..3].iter().copied().collect());
+            // A local free, then two remote ones: spliced in front of it.
+            span.free_local(all[10]);
+            span.remote.push(all[20] as *mut u8);
+            span.remote.push(all[30] as *mut u8);
+            assert_eq!(span.drain_remote(), 2);
+            assert_eq!(allocated(&span), 61);
+            let again: BTreeSet<usize> =
+                std::iter::from_fn(|| span.alloc_object().map(|o| o.0)).collect();
+            assert_eq!(again, BTreeSet::from([all[10], all[20], all[30]]));
+            assert_eq!(allocated(&span), 64);
+            assert_eq!(span.drain_remote(), 0);
         }
     }
 
