@@ -46,6 +46,16 @@ pub struct Runtime {
     is_shut_down: bool,
 }
 
+/// Counts one thread out of the runtime when dropped.
+struct Exited(Arc<ExitLatch>);
+
+impl Drop for Exited {
+    fn drop(&mut self) {
+        *lock(&self.0.exited) += 1;
+        self.0.condvar.notify_all();
+    }
+}
+
 /// Counts worker threads that have left their loop.
 struct ExitLatch {
     exited: Mutex<usize>,
@@ -121,9 +131,10 @@ impl Runtime {
         let (shared, exits) = (self.shared.clone(), self.exits.clone());
         // On error `self` drops in the caller and stops the threads already started.
         let handle = builder.spawn(move || {
+            // Counted on the way out even if the body panics (a bug in a worker's teardown):
+            // shutdown waits for the count, and would otherwise wait forever.
+            let _exit = Exited(exits);
             body(shared);
-            *lock(&exits.exited) += 1;
-            exits.condvar.notify_all();
         })?;
         self.workers.push(handle);
         Ok(())

@@ -76,11 +76,83 @@ impl Drop for Worker {
 #[cfg(all(test, not(gort_loom)))]
 mod tests {
     use crate::context;
-    use crate::time::{Duration, sleep};
+    use crate::time::{Duration, Sleep, sleep};
+    use proptest::prelude::*;
     use std::future::Future;
     use std::pin::Pin;
     use std::sync::Arc;
     use std::task::{Context, Waker};
+
+    /// What a goroutine does with timers, on a worker of a one-worker runtime.
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// Creates and arms this many timers.
+        Create(usize),
+        /// Drops this many of them (the oldest first, or the newest first).
+        Drop { n: usize, oldest: bool },
+        /// Sets this many aside, to be dropped on another thread after the runtime is gone.
+        Export(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0usize..3_000).prop_map(Op::Create),
+            (0usize..3_000, any::<bool>()).prop_map(|(n, oldest)| Op::Drop { n, oldest }),
+            (0usize..500).prop_map(Op::Export),
+        ]
+    }
+
+    fn armed() -> Pin<Box<Sleep>> {
+        let mut s = Box::pin(sleep(Duration::from_secs(3600)));
+        assert!(
+            s.as_mut()
+                .poll(&mut Context::from_waker(Waker::noop()))
+                .is_pending()
+        );
+        s
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        /// Any sequence of timers created, dropped on their worker and dropped elsewhere
+        /// keeps the worker's stock within its bound and the runtime alive exactly while a
+        /// timer holds it (against the model: alive iff some timer is).
+        #[test]
+        fn any_pattern_of_timers_keeps_the_count(ops in proptest::collection::vec(op(), 1..24)) {
+            let rt = crate::Builder::new().workers(1).build().unwrap();
+            let (weak, live, exported) = rt.block_on(async move {
+                let weak = context::with_handle(Arc::downgrade).unwrap();
+                let (mut live, mut exported) = (Vec::new(), Vec::new());
+                for op in ops {
+                    match op {
+                        Op::Create(n) => live.extend((0..n).map(|_| armed())),
+                        Op::Drop { n, oldest } => {
+                            let n = n.min(live.len());
+                            if oldest {
+                                live.drain(..n);
+                            } else {
+                                live.truncate(live.len() - n);
+                            }
+                        }
+                        Op::Export(n) => {
+                            let n = n.min(live.len());
+                            exported.extend(live.drain(..n));
+                        }
+                    }
+                    let refs = context::with_worker(|w| w.unwrap().handle_refs.get());
+                    assert!(refs <= super::MAX_REFS, "the stock holds {refs}");
+                }
+                (weak, live, exported)
+            });
+            drop(rt);
+            let held = !live.is_empty() || !exported.is_empty();
+            prop_assert_eq!(weak.upgrade().is_some(), held);
+            std::thread::spawn(move || drop(exported)).join().unwrap();
+            drop(live);
+            prop_assert!(weak.upgrade().is_none(), "the runtime outlived its last timer");
+        }
+    }
 
     /// Timers take more references than one batch, some go back to a worker's stock, and the
     /// rest outlive the runtime on another thread: the runtime stays alive while one is held
