@@ -702,24 +702,30 @@ mod tests {
         }
     }
 
-    /// A span over a local buffer (never given to the page heap).
-    fn carved(buffer: &mut [u64], class: usize) -> Span {
-        let span = Span::new(
-            0,
-            buffer.as_mut_ptr() as usize,
-            CLASSES[class].pages as usize,
-            true,
-        );
+    /// A span of `class` over a buffer of its own (never given to the page heap); the buffer
+    /// must outlive the span's use.
+    fn carved(class: usize) -> (Vec<u64>, Span) {
+        let pages = CLASSES[class].pages as usize;
+        let mut buffer = vec![0u64; pages * PAGE_SIZE / 8];
+        let span = Span::new(0, buffer.as_mut_ptr() as usize, pages, true);
         // SAFETY: the span is local to this test.
         unsafe { span.init_small(class) };
-        span
+        (buffer, span)
+    }
+
+    /// Every object the span still hands out.
+    ///
+    /// # Safety
+    /// The caller is the span's holder.
+    unsafe fn allocate_all(span: &Span) -> Vec<usize> {
+        // SAFETY: forwarded to the caller.
+        std::iter::from_fn(|| unsafe { span.alloc_object() }.map(|(addr, _)| addr)).collect()
     }
 
     #[test]
     fn a_span_hands_out_each_object_once_then_reuses_freed_ones() {
         let class = 5; // 48-byte objects: 170 per page, a partial last bitmap word
-        let mut buffer = vec![0u64; PAGE_SIZE / 8];
-        let span = carved(&mut buffer, class);
+        let (_buffer, span) = carved(class);
         let mut seen = std::collections::BTreeSet::new();
         // SAFETY: the test is the span's holder.
         unsafe {
@@ -740,13 +746,11 @@ mod tests {
     /// and the span's count of allocated objects stays exact.
     #[test]
     fn remote_frees_are_taken_over_or_spliced_and_each_comes_back_once() {
-        let class = 10; // 128-byte objects, 64 per page
-        let mut buffer = vec![0u64; PAGE_SIZE / 8];
-        let span = carved(&mut buffer, class);
+        let (_buffer, span) = carved(10); // 128-byte objects, 64 per page
         // SAFETY: the test is the span's holder; each object is freed once, remotely or
         // locally, while allocated.
         unsafe {
-            let all: Vec<usize> = std::iter::from_fn(|| span.alloc_object().map(|o| o.0)).collect();
+            let all = allocate_all(&span);
             let allocated = |span: &Span| span.alloc_state().allocated as usize;
             assert_eq!(allocated(&span), 64);
             // The span ran out: three remote frees become its free list as they are.
@@ -755,17 +759,18 @@ mod tests {
             }
             assert_eq!(span.drain_remote(), 3);
             assert_eq!(allocated(&span), 61);
-            let again: BTreeSet<usize> =
-                std::iter::from_fn(|| span.alloc_object().map(|o| o.0)).collect();
-            assert_eq!(again, all[..3].iter().copied().collect());
+            assert_eq!(
+                allocate_all(&span),
+                [all[2], all[1], all[0]],
+                "the list as pushed"
+            );
             // A local free, then two remote ones: spliced in front of it.
             span.free_local(all[10]);
             span.remote.push(all[20] as *mut u8);
             span.remote.push(all[30] as *mut u8);
             assert_eq!(span.drain_remote(), 2);
             assert_eq!(allocated(&span), 61);
-            let again: BTreeSet<usize> =
-                std::iter::from_fn(|| span.alloc_object().map(|o| o.0)).collect();
+            let again: BTreeSet<usize> = allocate_all(&span).into_iter().collect();
             assert_eq!(again, BTreeSet::from([all[10], all[20], all[30]]));
             assert_eq!(allocated(&span), 64);
             assert_eq!(span.drain_remote(), 0);
@@ -774,9 +779,7 @@ mod tests {
 
     #[test]
     fn sweep_keeps_marked_objects_and_frees_the_rest() {
-        let class = 10; // 128-byte objects, 64 per page
-        let mut buffer = vec![0u64; PAGE_SIZE / 8];
-        let span = carved(&mut buffer, class);
+        let (_buffer, span) = carved(10); // 128-byte objects, 64 per page
         // SAFETY: the test is the span's holder and does not mark concurrently.
         unsafe {
             let addrs: Vec<usize> = (0..10)

@@ -130,6 +130,7 @@ pub struct Stats {
     /// let during = gort_alloc::stats();
     /// assert_eq!(during.large.allocs, before.large.allocs + 1);
     /// assert!(during.large_in_use >= before.large_in_use + (100 << 10));
+    /// // SAFETY: `block` came from `GortAlloc.alloc` with this layout and is freed once.
     /// unsafe { GortAlloc.dealloc(block, layout) };
     /// let after = gort_alloc::stats();
     /// assert_eq!(after.large.frees, before.large.frees + 1);

@@ -41,7 +41,7 @@ pub(crate) fn update_waker(slot: &mut Option<Waker>, waker: &Waker) {
 /// Polls a receive whose waiter node is `waiter` (pinned, owned by the caller).
 ///
 /// The path of a receive that completes at once is kept small enough to inline into the
-/// goroutine's loop; parking and reporting a parked receive are out of line.
+/// goroutine's loop; parking and taking a parked receive's result are out of line.
 #[inline]
 pub(crate) fn poll_recv<T>(
     chan: &Chan<T>,
@@ -50,7 +50,7 @@ pub(crate) fn poll_recv<T>(
     cx: &mut Context<'_>,
 ) -> Poll<Option<T>> {
     if *parked {
-        return poll_parked_recv(chan, waiter, parked, cx);
+        return take_completed(chan, waiter, parked, cx).map(received);
     }
     let progress = std::task::ready!(coop::poll_proceed(cx));
     let mut st = chan.lock();
@@ -88,7 +88,9 @@ fn park_recv<T>(
 /// A parked operation's node once a counterparty or `close` completed it, taken out of the
 /// waiter; `Pending` (with `cx`'s waker stored) while it still waits. It reports a completion
 /// without asking the coop budget: the operation has happened, and yielding now would only
-/// risk the future being dropped with it unreported.
+/// risk the future being dropped with it unreported. Out of line: the ready paths of `send`
+/// and `recv` inline into the goroutine's loop, and this one would only weigh them down.
+#[inline(never)]
 fn take_completed<T>(
     chan: &Chan<T>,
     waiter: NonNull<Waiter<T>>,
@@ -107,18 +109,11 @@ fn take_completed<T>(
     Poll::Ready(unsafe { Waiter::take(waiter) })
 }
 
-/// A parked receive (see `take_completed`).
-#[inline(never)]
-fn poll_parked_recv<T>(
-    chan: &Chan<T>,
-    waiter: NonNull<Waiter<T>>,
-    parked: &mut bool,
-    cx: &mut Context<'_>,
-) -> Poll<Option<T>> {
-    let node = std::task::ready!(take_completed(chan, waiter, parked, cx));
+/// What a completed receive reports (see `take_completed`).
+fn received<T>(node: Node<T>) -> Option<T> {
     match node.state {
-        WaitState::Done => Poll::Ready(node.value),
-        WaitState::Closed => Poll::Ready(None),
+        WaitState::Done => node.value,
+        WaitState::Closed => None,
         WaitState::Waiting | WaitState::Skipped => unreachable!("a plain receive is never skipped"),
     }
 }
@@ -196,14 +191,14 @@ impl<T> Future for SendFut<'_, T> {
     type Output = Result<(), SendError<T>>;
 
     /// The path of a send that completes at once is kept small enough to inline into the
-    /// goroutine's loop; parking and reporting a parked send are out of line.
+    /// goroutine's loop; parking and taking a parked send's result are out of line.
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // SAFETY: as for `Recv`.
         let this = unsafe { self.get_unchecked_mut() };
         let waiter = NonNull::from(&this.waiter);
         if this.parked {
-            return poll_parked_send(this.chan, waiter, &mut this.parked, cx);
+            return take_completed(this.chan, waiter, &mut this.parked, cx).map(sent);
         }
         let progress = std::task::ready!(coop::poll_proceed(cx));
         let mut st = this.chan.lock();
@@ -246,21 +241,13 @@ fn park_send<T>(
     Poll::Pending
 }
 
-/// A parked send (see `take_completed`).
-#[inline(never)]
-fn poll_parked_send<T>(
-    chan: &Chan<T>,
-    waiter: NonNull<Waiter<T>>,
-    parked: &mut bool,
-    cx: &mut Context<'_>,
-) -> Poll<Result<(), SendError<T>>> {
-    let node = std::task::ready!(take_completed(chan, waiter, parked, cx));
+/// What a completed send reports (see `take_completed`).
+fn sent<T>(node: Node<T>) -> Result<(), SendError<T>> {
     match node.state {
-        WaitState::Done => Poll::Ready(Ok(())),
-        WaitState::Closed => {
-            let v = node.value.expect("a closed sender keeps its value");
-            Poll::Ready(Err(SendError(v)))
-        }
+        WaitState::Done => Ok(()),
+        WaitState::Closed => Err(SendError(
+            node.value.expect("a closed sender keeps its value"),
+        )),
         WaitState::Waiting | WaitState::Skipped => unreachable!("a plain send is never skipped"),
     }
 }
