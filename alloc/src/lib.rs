@@ -7,10 +7,11 @@
 //! common allocation touches only memory private to its thread (Go's `malloc.go` header;
 //! TCMalloc's "thread cache / central free list / page heap").
 //!
-//! 1. **Size classes** (`sizeclass.rs`). A request up to 32 KiB is rounded up to one of 70
+//! 1. **Size classes** (`sizeclass.rs`). A request up to 32 KiB is rounded up to one of 73
 //!    classes, from 8 B to 32 KiB, chosen so that rounding wastes under 1/8 of the object above
-//!    128 B, a span's tail under 1/8 of the span, and a span holds at least 8 objects. The table is generated at compile time
-//!    and checked, waste columns included, by a test, as Go's `sizeclasses.go` is.
+//!    128 B and a span's tail under 1/8 of the span; a span holds at least 64 objects where
+//!    64 KiB allow it and at least 8 in any case. The table is generated at compile time and
+//!    checked, waste columns included, by a test, as Go's `sizeclasses.go` is.
 //! 2. **Spans** (`span.rs`). A span is a run of 8 KiB pages carved into objects of one class
 //!    (Go's `mspan`). Its free objects are threaded into a free list through their first word,
 //!    in front of the never-used tail of the span (mimalloc's page free list). Collector spans

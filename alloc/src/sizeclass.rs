@@ -11,14 +11,18 @@
 //!    request up to the next candidate above 128 B so wastes less than 1/8 of the object; below
 //!    128 B it wastes at most 15 bytes.
 //! 2. A span of a class takes the fewest pages whose tail (the bytes left over after the last
-//!    whole object) is under 1/8 of the span and that hold at least 8 objects (up to 32
-//!    pages, which hold eight of the largest). Go stops at the tail rule, so its spans of
-//!    objects above 1 KiB hold one to four, which suits a collector that frees in bulk. A
-//!    program that frees explicitly and churns through such objects then empties and refills
-//!    a span at nearly every free and allocation (mimalloc's pages hold at least 8 objects for
-//!    the same reason): a 4-thread mixed workload with a quarter of its blocks between 257 B and
-//!    32 KiB took 593 spans from the page heap per 40,000 allocations with Go's rule, 17 with
-//!    this one, and ran about 15% faster.
+//!    whole object) is under 1/8 of the span and that hold at least 64 objects, as long as
+//!    that takes at most 8 pages (64 KiB), and at least 8 objects in any case (up to 32
+//!    pages, which hold eight of the largest). Go stops at the tail rule, so its spans hold 8
+//!    to 56 objects from 144 B to 1 KiB and one to four above, which suits a collector that
+//!    frees in bulk. A program that frees explicitly switches spans about once per span's
+//!    worth of allocations (the current one runs out, the next has a few objects freed
+//!    since), and each switch is a slow path over cold span records; mimalloc's pages are 64
+//!    KiB for small objects and hold at least 8 of the larger ones for the same reason. With
+//!    at least 8 objects, a 4-thread mixed workload with a quarter of its blocks between
+//!    257 B and 32 KiB took 17 spans from the page heap per 40,000 allocations instead of
+//!    Go's 593; with at least 64 up to 64 KiB, the larson workload (blocks of 16 B to 1 KiB
+//!    freed at random, half of them by the other thread) ran in 0.6 of the time.
 //! 3. A candidate whose span holds as many objects in as many pages as its predecessor's does not
 //!    need the predecessor: the two spans waste the same memory. The predecessor is dropped, as
 //!    Go's generator does, unless that would push the rounding waste of rule 1 to 1/8 or more.
@@ -45,66 +49,69 @@
 //!     8         96      1       85   0.39   15.62
 //!     9        112      1       73   0.20   13.39
 //!    10        128      1       64   0.00   11.72
-//!    11        144      1       56   1.56   10.42
-//!    12        160      1       51   0.39    9.38
-//!    13        176      1       46   1.17    8.52
-//!    14        192      1       42   1.56    7.81
-//!    15        208      1       39   0.98    7.21
-//!    16        224      1       36   1.56    6.70
-//!    17        240      1       34   0.39    6.25
-//!    18        256      1       32   0.00    5.86
-//!    19        288      1       28   1.56   10.76
-//!    20        320      1       25   2.34    9.69
-//!    21        352      1       23   1.17    8.81
-//!    22        384      1       21   1.56    8.07
-//!    23        416      1       19   3.52    7.45
-//!    24        448      1       18   1.56    6.92
-//!    25        480      1       17   0.39    6.46
-//!    26        512      1       16   0.00    6.05
-//!    27        576      1       14   1.56   10.94
-//!    28        640      1       12   6.25    9.84
-//!    29        704      1       11   5.47    8.95
-//!    30        768      1       10   6.25    8.20
-//!    31        832      1        9   8.59    7.57
-//!    32        896      1        9   1.56    7.03
-//!    33       1024      1        8   0.00   12.40
-//!    34       1152      2       14   1.56   11.02
-//!    35       1280      2       12   6.25    9.92
-//!    36       1408      2       11   5.47    9.02
-//!    37       1536      2       10   6.25    8.27
-//!    38       1664      2        9   8.59    7.63
-//!    39       1792      2        9   1.56    7.09
-//!    40       2048      2        8   0.00   12.45
-//!    41       2304      3       10   6.25   11.07
-//!    42       2560      3        9   6.25    9.96
-//!    43       2816      3        8   8.33    9.06
-//!    44       3072      3        8   0.00    8.30
-//!    45       3328      4        9   8.59    7.66
-//!    46       3584      4        9   1.56    7.11
-//!    47       4096      4        8   0.00   12.48
-//!    48       4608      5        8  10.00   11.09
-//!    49       5120      5        8   0.00    9.98
-//!    50       5632      6        8   8.33    9.07
-//!    51       6144      6        8   0.00    8.32
-//!    52       6656      7        8   7.14    7.68
-//!    53       7168      7        8   0.00    7.13
-//!    54       8192      8        8   0.00   12.49
-//!    55       9216      9        8   0.00   11.10
-//!    56      10240     10        8   0.00    9.99
-//!    57      11264     11        8   0.00    9.08
-//!    58      12288     12        8   0.00    8.33
-//!    59      13312     13        8   0.00    7.68
-//!    60      14336     14        8   0.00    7.14
-//!    61      15360     15        8   0.00    6.66
-//!    62      16384     16        8   0.00    6.24
-//!    63      18432     18        8   0.00   11.11
-//!    64      20480     20        8   0.00   10.00
-//!    65      22528     22        8   0.00    9.09
-//!    66      24576     24        8   0.00    8.33
-//!    67      26624     26        8   0.00    7.69
-//!    68      28672     28        8   0.00    7.14
-//!    69      30720     30        8   0.00    6.66
-//!    70      32768     32        8   0.00    6.25
+//!    11        144      2      113   0.68   10.42
+//!    12        160      2      102   0.39    9.38
+//!    13        176      2       93   0.10    8.52
+//!    14        192      2       85   0.39    7.81
+//!    15        208      2       78   0.98    7.21
+//!    16        224      2       73   0.20    6.70
+//!    17        240      2       68   0.39    6.25
+//!    18        256      2       64   0.00    5.86
+//!    19        288      3       85   0.39   10.76
+//!    20        320      3       76   1.04    9.69
+//!    21        352      3       69   1.17    8.81
+//!    22        384      3       64   0.00    8.07
+//!    23        416      4       78   0.98    7.45
+//!    24        448      4       73   0.20    6.92
+//!    25        480      4       68   0.39    6.46
+//!    26        512      4       64   0.00    6.05
+//!    27        576      5       71   0.16   10.94
+//!    28        640      5       64   0.00    9.84
+//!    29        704      6       69   1.17    8.95
+//!    30        768      6       64   0.00    8.20
+//!    31        832      7       68   1.34    7.57
+//!    32        896      7       64   0.00    7.03
+//!    33        960      8       68   0.39    6.56
+//!    34       1024      8       64   0.00    6.15
+//!    35       1152      8       56   1.56   11.02
+//!    36       1280      8       51   0.39    9.92
+//!    37       1408      8       46   1.17    9.02
+//!    38       1536      8       42   1.56    8.27
+//!    39       1664      8       39   0.98    7.63
+//!    40       1792      8       36   1.56    7.09
+//!    41       1920      8       34   0.39    6.61
+//!    42       2048      8       32   0.00    6.20
+//!    43       2304      8       28   1.56   11.07
+//!    44       2560      8       25   2.34    9.96
+//!    45       2816      8       23   1.17    9.06
+//!    46       3072      8       21   1.56    8.30
+//!    47       3328      8       19   3.52    7.66
+//!    48       3584      8       18   1.56    7.11
+//!    49       3840      8       17   0.39    6.64
+//!    50       4096      8       16   0.00    6.23
+//!    51       4608      8       14   1.56   11.09
+//!    52       5120      8       12   6.25    9.98
+//!    53       5632      8       11   5.47    9.07
+//!    54       6144      8       10   6.25    8.32
+//!    55       6656      8        9   8.59    7.68
+//!    56       7168      8        9   1.56    7.13
+//!    57       8192      8        8   0.00   12.49
+//!    58       9216      9        8   0.00   11.10
+//!    59      10240     10        8   0.00    9.99
+//!    60      11264     11        8   0.00    9.08
+//!    61      12288     12        8   0.00    8.33
+//!    62      13312     13        8   0.00    7.68
+//!    63      14336     14        8   0.00    7.14
+//!    64      15360     15        8   0.00    6.66
+//!    65      16384     16        8   0.00    6.24
+//!    66      18432     18        8   0.00   11.11
+//!    67      20480     20        8   0.00   10.00
+//!    68      22528     22        8   0.00    9.09
+//!    69      24576     24        8   0.00    8.33
+//!    70      26624     26        8   0.00    7.69
+//!    71      28672     28        8   0.00    7.14
+//!    72      30720     30        8   0.00    6.66
+//!    73      32768     32        8   0.00    6.25
 //! ```
 //!
 //! # Lookup
@@ -164,6 +171,7 @@ const fn pages_for(size: usize) -> usize {
     let mut pages = 1;
     while (pages * PAGE_SIZE % size) * 8 >= pages * PAGE_SIZE
         || (pages * PAGE_SIZE / size < MIN_OBJECTS && pages < MAX_CLASS_PAGES)
+        || (pages * PAGE_SIZE / size < MANY_OBJECTS && pages < MANY_PAGES)
     {
         pages += 1;
     }
@@ -173,6 +181,10 @@ const fn pages_for(size: usize) -> usize {
 /// Objects a span of a class holds at least (rule 2), unless that would take more than
 /// `MAX_CLASS_PAGES`.
 const MIN_OBJECTS: usize = 8;
+/// Objects a span of a class holds at least while that takes at most `MANY_PAGES` (rule 2).
+const MANY_OBJECTS: usize = 64;
+/// 64 KiB, mimalloc's small page.
+const MANY_PAGES: usize = 8;
 /// The longest span rule 2 lengthens to hold `MIN_OBJECTS` (256 KiB, eight 32 KiB objects).
 const MAX_CLASS_PAGES: usize = 32;
 
