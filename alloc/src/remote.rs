@@ -69,8 +69,10 @@ pub(crate) enum Push {
     Notify,
 }
 
-/// The list of objects freed into a span by threads that do not own it.
+/// The list of objects freed into a span by threads that do not own it, on a cache line of
+/// its own: the freeing threads write it, and nothing the owner writes shares its line.
 #[derive(Debug)]
+#[repr(C, align(64))]
 pub(crate) struct RemoteFree {
     head: AtomicUsize,
 }
