@@ -179,11 +179,10 @@ impl Heap {
             // SAFETY: the span is ours until returned, and we hold the lock.
             unsafe {
                 if class == 0 {
-                    (*span).init_large();
+                    (*span).init_large(gc);
                 } else {
-                    (*span).init_small(class);
+                    (*span).init_small(class, gc);
                 }
-                (*span).extent_mut().gc = gc;
                 self.in_use
                     .fetch_add(pages_to_bytes((*span).extent().pages), Relaxed);
             }

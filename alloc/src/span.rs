@@ -265,13 +265,14 @@ impl Span {
         unsafe { self.extent().start }
     }
 
-    /// Carves a span just taken from the page heap into objects of `class`, all free.
+    /// Carves a span just taken from the page heap into objects of `class`, all free; a span
+    /// for the collector (`gc`) also gets its bitmaps set up (malloc spans never use them).
     ///
     /// # Safety
     ///
     /// The caller holds the span exclusively (it is not on any list and has no owner) and holds
     /// the heap lock, under which a neighbour being freed may read this span's extent.
-    pub(crate) unsafe fn init_small(&self, class: usize) {
+    pub(crate) unsafe fn init_small(&self, class: usize, gc: bool) {
         let c = CLASSES[class];
         // SAFETY: exclusive per the contract.
         let extent = unsafe { self.extent_mut() };
@@ -281,7 +282,7 @@ impl Span {
         extent.elem_size = c.size as usize;
         extent.objects = c.objects as usize;
         extent.div_magic = div_magic(c.size);
-        extent.gc = false;
+        extent.gc = gc;
         // SAFETY: exclusive per the contract.
         let alloc = unsafe { self.alloc_state() };
         *alloc = AllocState {
@@ -291,21 +292,24 @@ impl Span {
             end: extent.start + extent.objects * extent.elem_size,
             on_full: false,
         };
-        self.which.store(0, Relaxed);
-        for bitmap in &self.bitmaps {
-            for word in bitmap {
-                word.store(0, Relaxed);
+        if gc {
+            self.which.store(0, Relaxed);
+            for bitmap in &self.bitmaps {
+                for word in bitmap {
+                    word.store(0, Relaxed);
+                }
             }
+            self.set_tail_bits(0, extent.objects);
         }
-        self.set_tail_bits(0, extent.objects);
     }
 
-    /// Turns a span just taken from the page heap into one large object.
+    /// Turns a span just taken from the page heap into one large object (with its bitmaps set
+    /// up if it is the collector's).
     ///
     /// # Safety
     ///
     /// As for [`Span::init_small`].
-    pub(crate) unsafe fn init_large(&self) {
+    pub(crate) unsafe fn init_large(&self, gc: bool) {
         // SAFETY: exclusive per the contract.
         let extent = unsafe { self.extent_mut() };
         extent.state = State::Large;
@@ -313,7 +317,7 @@ impl Span {
         extent.elem_size = extent.pages << PAGE_SHIFT;
         extent.objects = 1;
         extent.div_magic = 0;
-        extent.gc = false;
+        extent.gc = gc;
         // SAFETY: exclusive per the contract.
         let alloc = unsafe { self.alloc_state() };
         let end = extent.start + extent.elem_size;
@@ -324,12 +328,14 @@ impl Span {
             end,
             on_full: false,
         };
-        self.which.store(0, Relaxed);
-        for bitmap in &self.bitmaps {
-            bitmap[0].store(0, Relaxed);
+        if gc {
+            self.which.store(0, Relaxed);
+            for bitmap in &self.bitmaps {
+                bitmap[0].store(0, Relaxed);
+            }
+            self.bitmaps[0][0].store(1, Relaxed);
+            self.set_tail_bits(0, 1);
         }
-        self.bitmaps[0][0].store(1, Relaxed);
-        self.set_tail_bits(0, 1);
     }
 
     /// Sets the bits past the last object in `bitmaps[which]`.
@@ -738,7 +744,7 @@ mod tests {
         let mut buffer = vec![0u64; pages * PAGE_SIZE / 8];
         let span = Span::new(0, buffer.as_mut_ptr() as usize, pages, true);
         // SAFETY: the span is local to this test.
-        unsafe { span.init_small(class) };
+        unsafe { span.init_small(class, true) };
         (buffer, span)
     }
 
