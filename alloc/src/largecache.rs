@@ -28,7 +28,11 @@
 //!   Until then they count as in use in [`crate::stats()`]'s `heap_in_use`.
 //!
 //! The cache is a small array scanned linearly: [`SLOTS`] page counts sit in two cache lines
-//! beside the span pointers, so a lookup touches no span record.
+//! beside the span pointers, so a lookup touches no span record. The slots are in no order
+//! (a span taken out is replaced by the last one); each carries the time it was put, and the
+//! oldest is found by a scan when room is needed. Both scans run over every slot without a
+//! branch on the data, which compiles to vector minimums: with 32 slots kept oldest first,
+//! the scalar scan and the shifting of the arrays at each removal were half the large path.
 //!
 //! Requests of 32 to 256 KiB come in some 20 rounded lengths, so a cache must hold more spans
 //! than a thread has such objects alive to find a fit most of the time: with 16 slots and 4
@@ -60,13 +64,19 @@ pub(crate) fn round_pages(pages: usize) -> usize {
     pages.next_multiple_of(step)
 }
 
-/// A thread's kept large spans (see the module docs); oldest first.
+/// A thread's kept large spans (see the module docs).
 #[derive(Debug)]
 pub(crate) struct LargeCache {
+    /// The kept spans in slots `..len`, in no order.
     spans: [*mut Span; SLOTS],
+    /// Each slot's page count; 0 in the free slots `len..`.
     pages: [u32; SLOTS],
+    /// Each slot's put time on `clock`, to find the oldest.
+    stamps: [u32; SLOTS],
     len: usize,
     total: usize,
+    /// Counts puts (wrapping: ages are taken as differences).
+    clock: u32,
 }
 
 impl LargeCache {
@@ -75,8 +85,10 @@ impl LargeCache {
         LargeCache {
             spans: [ptr::null_mut(); SLOTS],
             pages: [0; SLOTS],
+            stamps: [0; SLOTS],
             len: 0,
             total: 0,
+            clock: 0,
         }
     }
 
@@ -84,51 +96,42 @@ impl LargeCache {
     /// multiple of `align` (a power of two); null if none.
     #[inline]
     pub(crate) fn take(&mut self, pages: usize, align: usize) -> *mut Span {
-        let slack = pages / 8;
-        // Branch-free: which slots fit is as good as random, so branches on it mispredict.
-        let (mut best, mut at) = (usize::MAX, SLOTS);
-        for (i, &have) in self.pages[..self.len].iter().enumerate() {
-            let have = have as usize;
-            let key = if have.wrapping_sub(pages) <= slack {
-                have
-            } else {
-                usize::MAX
-            };
-            if key < best {
-                (best, at) = (key, i);
-            }
+        debug_assert!((1..=MAX_SPAN_PAGES).contains(&pages));
+        let (pages, slack) = (pages as u32, pages as u32 / 8);
+        // One pass over every slot, free ones included (their 0 pages never fit), with no
+        // branch on the data: which slots fit is as good as random, so branches on it would
+        // mispredict, and a fixed-length loop of minimums compiles to a few vector operations.
+        // The key orders by length, then slot; lengths fit in 8 bits (`MAX_SPAN_PAGES`).
+        let mut best = u32::MAX;
+        for (i, &have) in self.pages.iter().enumerate() {
+            let fits = have.wrapping_sub(pages) <= slack;
+            best = best.min(if fits { have << 8 | i as u32 } else { u32::MAX });
         }
-        if at == SLOTS {
+        if best == u32::MAX {
             return ptr::null_mut();
         }
         if align > PAGE_SIZE {
             return self.take_aligned(pages, align);
         }
-        let span = self.spans[at];
-        self.remove(at);
-        self.total -= best;
-        span
+        self.remove((best & 0xff) as usize)
     }
 
     /// [`LargeCache::take`] for an alignment above a page (rare): the span's start decides.
     #[cold]
-    fn take_aligned(&mut self, pages: usize, align: usize) -> *mut Span {
+    fn take_aligned(&mut self, pages: u32, align: usize) -> *mut Span {
         let slack = pages / 8;
         let fits = |i: usize| {
-            let have = self.pages[i] as usize;
+            let have = self.pages[i];
             // SAFETY: the cache holds its spans alone, in use.
             have.wrapping_sub(pages) <= slack && unsafe { (*self.spans[i]).start() } % align == 0
         };
-        let Some(at) = (0..self.len)
+        match (0..self.len)
             .filter(|&i| fits(i))
             .min_by_key(|&i| self.pages[i])
-        else {
-            return ptr::null_mut();
-        };
-        let span = self.spans[at];
-        self.total -= self.pages[at] as usize;
-        self.remove(at);
-        span
+        {
+            Some(at) => self.remove(at),
+            None => ptr::null_mut(),
+        }
     }
 
     /// Keeps `span`, a large span of `pages` pages whose object was just freed, handing
@@ -144,19 +147,38 @@ impl LargeCache {
             return give_back(span);
         }
         while self.len == SLOTS || self.total + pages > MAX_PAGES {
-            give_back(self.spans[0]);
-            self.total -= self.pages[0] as usize;
-            self.remove(0);
+            give_back(self.remove(self.oldest()));
         }
-        self.spans[self.len] = span;
-        self.pages[self.len] = pages as u32;
+        let at = self.len;
+        self.spans[at] = span;
+        self.pages[at] = pages as u32;
+        self.stamps[at] = self.clock;
+        self.clock = self.clock.wrapping_add(1);
         self.len += 1;
         self.total += pages;
+    }
+
+    /// The slot of the span put longest ago (the cache is not empty).
+    fn oldest(&self) -> usize {
+        debug_assert!(self.len > 0);
+        // As in `take`: the key orders by age (on the wrapping clock), then slot. Free slots
+        // count as age 0 and lose to every kept span, whose age is at least 1.
+        let mut best = 0u64;
+        for i in 0..SLOTS {
+            let age = if i < self.len {
+                self.clock.wrapping_sub(self.stamps[i])
+            } else {
+                0
+            };
+            best = best.max(u64::from(age) << 8 | i as u64);
+        }
+        (best & 0xff) as usize
     }
 
     /// Hands every kept span to `give_back` and empties the cache.
     pub(crate) fn drain(&mut self, give_back: impl FnMut(*mut Span)) {
         self.spans[..self.len].iter().copied().for_each(give_back);
+        self.pages = [0; SLOTS];
         self.len = 0;
         self.total = 0;
     }
@@ -167,10 +189,17 @@ impl LargeCache {
         self.total
     }
 
-    fn remove(&mut self, i: usize) {
-        self.spans.copy_within(i + 1..self.len, i);
-        self.pages.copy_within(i + 1..self.len, i);
-        self.len -= 1;
+    /// Takes the span out of slot `i`, moving the last kept one into its place.
+    fn remove(&mut self, i: usize) -> *mut Span {
+        let span = self.spans[i];
+        self.total -= self.pages[i] as usize;
+        let last = self.len - 1;
+        self.spans[i] = self.spans[last];
+        self.pages[i] = self.pages[last];
+        self.stamps[i] = self.stamps[last];
+        self.pages[last] = 0;
+        self.len = last;
+        span
     }
 }
 
