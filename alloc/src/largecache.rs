@@ -273,4 +273,78 @@ mod tests {
         cache.drain(|_| {});
         assert_eq!(cache.pages(), 0);
     }
+    /// What the cache is asked to do, for the proptest.
+    #[derive(Clone, Debug)]
+    enum Op {
+        Put(usize),
+        Take(usize),
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        // Lengths cluster where the cache works (and a few too long to keep).
+        let pages = prop_oneof![4 => 1..=40usize, 1 => 1..=MAX_SPAN_PAGES + 8];
+        prop_oneof![pages.clone().prop_map(Op::Put), pages.prop_map(Op::Take)]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Against a model that keeps its spans oldest first: a take gets a span of the
+        /// smallest fitting length (any of that length), a put gives back exactly the
+        /// oldest spans that must make room, and the counts agree throughout.
+        #[test]
+        fn behaves_as_an_oldest_first_list(ops in proptest::collection::vec(op(), 1..400)) {
+            let mut cache = LargeCache::new();
+            let mut model: Vec<(*mut Span, usize)> = Vec::new();
+            for (n, op) in ops.into_iter().enumerate() {
+                match op {
+                    Op::Put(pages) => {
+                        let span = fake(n + 1);
+                        let mut returned = Vec::new();
+                        cache.put(span, pages, |s| returned.push(s));
+                        let mut expected = Vec::new();
+                        if pages > MAX_SPAN_PAGES {
+                            expected.push(span);
+                        } else {
+                            while model.len() == SLOTS
+                                || model.iter().map(|m| m.1).sum::<usize>() + pages > MAX_PAGES
+                            {
+                                expected.push(model.remove(0).0);
+                            }
+                            model.push((span, pages));
+                        }
+                        proptest::prop_assert_eq!(returned, expected);
+                    }
+                    Op::Take(pages) if pages <= MAX_SPAN_PAGES => {
+                        let got = cache.take(pages, PAGE_SIZE);
+                        let best = model
+                            .iter()
+                            .map(|m| m.1)
+                            .filter(|&have| have >= pages && have - pages <= pages / 8)
+                            .min();
+                        match best {
+                            None => proptest::prop_assert!(got.is_null()),
+                            Some(len) => {
+                                let at = model.iter().position(|m| m.0 == got);
+                                proptest::prop_assert!(at.is_some(), "not a kept span");
+                                let at = at.unwrap();
+                                proptest::prop_assert_eq!(model[at].1, len);
+                                model.remove(at);
+                            }
+                        }
+                    }
+                    Op::Take(_) => {}
+                }
+                proptest::prop_assert_eq!(cache.pages(), model.iter().map(|m| m.1).sum::<usize>());
+                proptest::prop_assert_eq!(cache.len, model.len());
+            }
+            let mut drained = Vec::new();
+            cache.drain(|s| drained.push(s));
+            let mut kept: Vec<_> = model.iter().map(|m| m.0).collect();
+            drained.sort();
+            kept.sort();
+            proptest::prop_assert_eq!(drained, kept);
+        }
+    }
 }
