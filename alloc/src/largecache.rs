@@ -294,6 +294,7 @@ mod tests {
         /// smallest fitting length (any of that length), a put gives back exactly the
         /// oldest spans that must make room, and the counts agree throughout.
         #[test]
+        #[cfg_attr(miri, ignore = "safe code; proptest's failure file needs the file system")]
         fn behaves_as_an_oldest_first_list(ops in proptest::collection::vec(op(), 1..400)) {
             let mut cache = LargeCache::new();
             let mut model: Vec<(*mut Span, usize)> = Vec::new();
