@@ -19,6 +19,7 @@
 //! exit) allocates through one shared cache behind a lock (`global.rs`); it is the same type.
 
 use crate::global::{Global, global};
+use crate::heap::epoch_now;
 use crate::largecache::LargeCache;
 use crate::owned::OwnedSpans;
 use crate::sizeclass::{CLASSES, NUM_CLASSES};
@@ -94,6 +95,10 @@ impl MCache {
                 .add(class, self.allocs[class], self.frees[class]);
             self.allocs[class] = 0;
             self.frees[class] = 0;
+            // A thread that has stopped freeing large objects still ages out its kept ones.
+            // SAFETY: kept large spans hold no live object, and the cache gives them up.
+            self.large
+                .age_out(epoch_now(), |span| unsafe { global.heap.free(span) });
         }
         let token = self.token();
         let (central, heap) = (&global.central[class], &global.heap);
@@ -231,7 +236,7 @@ mod tests {
         for release in [true, false] {
             for pages in [5, 13] {
                 let span = global.heap.alloc(pages, PAGE_SIZE, 0, false);
-                cache.large.put(span, pages, |_| panic!("room for both"));
+                cache.large.put(span, pages, 0, |_| panic!("room for both"));
             }
             assert_eq!(global.heap.in_use.load(Relaxed), 18 * PAGE_SIZE);
             if release {

@@ -63,7 +63,7 @@ const SCAVENGE_AGE: u64 = 2;
 /// coarse clock (a few milliseconds' resolution, read from the vDSO without touching the
 /// hardware clock) is precise enough and several times cheaper than `Instant::now`.
 #[cfg(all(target_os = "linux", not(miri)))]
-fn epoch_now() -> u64 {
+pub(crate) fn epoch_now() -> u64 {
     let mut now = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -76,7 +76,7 @@ fn epoch_now() -> u64 {
 
 /// The current scavenger epoch: [`EPOCH_MILLIS`] periods since the process first asked.
 #[cfg(not(all(target_os = "linux", not(miri))))]
-fn epoch_now() -> u64 {
+pub(crate) fn epoch_now() -> u64 {
     static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
     let millis = START
         .get_or_init(std::time::Instant::now)
