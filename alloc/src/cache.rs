@@ -44,6 +44,8 @@ pub(crate) struct MCache {
     empty_budget: usize,
     /// Large spans kept for reuse (`largecache.rs`).
     pub(crate) large: LargeCache,
+    /// The scavenger epoch of the last look for idle kept spans ([`MCache::age_out`]).
+    aged: u64,
 }
 
 // SAFETY: the shared cache moves between threads under its lock; the spans it points to are
@@ -60,6 +62,7 @@ impl MCache {
             large_bytes: 0,
             empty_budget: MAX_EMPTY_PAGES,
             large: LargeCache::new(),
+            aged: 0,
         }
     }
 
@@ -95,10 +98,7 @@ impl MCache {
                 .add(class, self.allocs[class], self.frees[class]);
             self.allocs[class] = 0;
             self.frees[class] = 0;
-            // A thread that has stopped freeing large objects still ages out its kept ones.
-            // SAFETY: kept large spans hold no live object, and the cache gives them up.
-            self.large
-                .age_out(epoch_now(), |span| unsafe { global.heap.free(span) });
+            self.age_out(global);
         }
         let token = self.token();
         let (central, heap) = (&global.central[class], &global.heap);
@@ -123,6 +123,24 @@ impl MCache {
             if (*span).free_local(addr) {
                 self.after_free(span, class);
             }
+        }
+    }
+
+    /// Gives the page heap the spans this cache has kept unused for two scavenger epochs:
+    /// large ones (`largecache.rs`) and empty small ones (`owned.rs`). Looks at most once an
+    /// epoch; called at counter flushes, so a thread that keeps allocating anything does not
+    /// hold idle memory for long.
+    fn age_out(&mut self, global: &Global) {
+        let epoch = epoch_now();
+        if epoch == self.aged {
+            return;
+        }
+        self.aged = epoch;
+        // SAFETY: kept large spans hold no live object, and the cache gives them up.
+        self.large
+            .age_out(epoch, |span| unsafe { global.heap.free(span) });
+        for spans in &mut self.classes[1..] {
+            spans.age_out_empty(epoch, &global.heap, &mut self.empty_budget);
         }
     }
 

@@ -41,7 +41,10 @@
 //! 4. **A local free that empties a span on `partial`**: the span goes to `empty` if the class
 //!    keeps none yet or the budget has its pages (which it then spends), and back to the page
 //!    heap otherwise. An emptied current span stays current. A kept span taken back out of
-//!    `empty` returns its pages to the budget, unless it was the class's free one.
+//!    `empty` returns its pages to the budget, unless it was the class's free one. An empty
+//!    span kept unused for two scavenger epochs (100 to 150 ms; the free one too) goes back
+//!    to the page heap when the cache next looks ([`crate::cache::MCache`], at most once an
+//!    epoch), as kept large spans do (`largecache.rs`).
 //! 5. **Thread exit** ([`OwnedSpans::give_back`]): every span goes to the central list, which
 //!    sorts them (`central.rs`).
 //!
@@ -60,7 +63,8 @@
 //! the counter, being only a hint, does not.
 
 use crate::central::Central;
-use crate::heap::Heap;
+use crate::heap::{Heap, epoch_now};
+use crate::largecache::KEEP_EPOCHS;
 use crate::loom::atomic::Ordering::Relaxed;
 use crate::span::{Span, SpanList};
 use std::ptr;
@@ -215,11 +219,35 @@ impl OwnedSpans {
                 if self.empty.len() > 0 {
                     *budget -= pages;
                 }
+                (*span).alloc_state().kept_epoch = epoch_now();
                 self.empty.push(span);
             } else {
                 // No live object, so no remote free can come (module docs).
                 (*span).owner.store(0, Relaxed);
                 heap.free(span);
+            }
+        }
+    }
+
+    /// Hands the page heap every empty span kept since [`KEEP_EPOCHS`] epochs before `epoch`
+    /// or longer, the class's free one included, giving their pages back to `budget` as
+    /// taking them out of `empty` does.
+    pub(crate) fn age_out_empty(&mut self, epoch: u64, heap: &Heap, budget: &mut usize) {
+        let mut span = self.empty.first();
+        while !span.is_null() {
+            // SAFETY: the spans on `empty` are the cache's, with no live object (so no remote
+            // free can come, module docs), and so are the list's links.
+            unsafe {
+                let next = SpanList::next(span);
+                if epoch.saturating_sub((*span).alloc_state().kept_epoch) >= KEEP_EPOCHS {
+                    self.empty.remove(span);
+                    if self.empty.len() > 0 {
+                        *budget += (*span).extent().pages;
+                    }
+                    (*span).owner.store(0, Relaxed);
+                    heap.free(span);
+                }
+                span = next;
             }
         }
     }
@@ -328,6 +356,17 @@ mod tests {
 
     #[test]
     fn empty_spans_beyond_one_are_kept_while_the_budget_lasts() {
+        keep_empty_spans(false);
+    }
+
+    #[test]
+    fn empty_spans_unused_for_two_epochs_go_back_to_the_heap() {
+        keep_empty_spans(true);
+    }
+
+    /// Empties four spans' worth of objects with a budget of two spans, then either takes the
+    /// kept spans again or ages them out.
+    fn keep_empty_spans(age_out: bool) {
         let class = class_of(32 << 10, 8);
         let per_span = CLASSES[class].objects as usize;
         let pages = CLASSES[class].pages as usize;
@@ -362,6 +401,27 @@ mod tests {
         assert_eq!(spans.empty.len(), 3);
         let now = heap.in_use.load(std::sync::atomic::Ordering::Relaxed);
         assert_eq!(now, in_use - crate::span::pages_to_bytes(pages));
+        if age_out {
+            // SAFETY: the test's cache owns the spans on its `empty` list.
+            let kept: Vec<u64> = unsafe {
+                let mut kept = Vec::new();
+                let mut span = spans.empty.first();
+                while !span.is_null() {
+                    kept.push((*span).alloc_state().kept_epoch);
+                    span = SpanList::next(span);
+                }
+                kept
+            };
+            let (first, last) = (*kept.iter().min().unwrap(), *kept.iter().max().unwrap());
+            spans.age_out_empty(first + KEEP_EPOCHS - 1, &heap, &mut budget);
+            assert_eq!(spans.empty.len(), 3, "none unused for two epochs yet");
+            spans.age_out_empty(last + KEEP_EPOCHS, &heap, &mut budget);
+            assert_eq!(spans.empty.len(), 0, "all aged out, the free one too");
+            assert_eq!(budget, 2 * pages);
+            let after = heap.in_use.load(std::sync::atomic::Ordering::Relaxed);
+            assert_eq!(after, now - crate::span::pages_to_bytes(3 * pages));
+            return;
+        }
         // Allocating again takes the kept spans, giving the budget back.
         for _ in 0..3 {
             assert!(spans.alloc().is_none(), "the current span is full");

@@ -103,7 +103,7 @@ pub(crate) struct Extent {
     pub(crate) free_epoch: u64,
 }
 
-/// The holder's allocation state (see "Allocating"), 32 bytes.
+/// The holder's allocation state (see "Allocating"), 40 bytes.
 #[derive(Debug)]
 #[repr(C)]
 pub(crate) struct AllocState {
@@ -117,6 +117,8 @@ pub(crate) struct AllocState {
     pub(crate) allocated: u32,
     /// The span is set aside on its owning cache's `full` list (`owned.rs`).
     pub(crate) on_full: bool,
+    /// The scavenger epoch in which the span was kept empty (`owned.rs`).
+    pub(crate) kept_epoch: u64,
 }
 
 /// Links of the intrusive list the span is on.
@@ -204,6 +206,7 @@ impl Span {
                     bump: 0,
                     end: 0,
                     on_full: false,
+                    kept_epoch: 0,
                 }),
                 links: UnsafeCell::new(Links {
                     next: ptr::null_mut(),
@@ -291,6 +294,7 @@ impl Span {
             bump: extent.start,
             end: extent.start + extent.objects * extent.elem_size,
             on_full: false,
+            kept_epoch: 0,
         };
         if gc {
             self.which.store(0, Relaxed);
@@ -327,6 +331,7 @@ impl Span {
             bump: end,
             end,
             on_full: false,
+            kept_epoch: 0,
         };
         if gc {
             self.which.store(0, Relaxed);
