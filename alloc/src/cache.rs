@@ -126,10 +126,10 @@ impl MCache {
         }
     }
 
-    /// Gives the page heap the spans this cache has kept unused for two scavenger epochs:
-    /// large ones (`largecache.rs`) and empty small ones (`owned.rs`). Looks at most once an
-    /// epoch; called at counter flushes, so a thread that keeps allocating anything does not
-    /// hold idle memory for long.
+    /// Gives the page heap the spans this cache has kept unused for two scavenger epochs
+    /// since a look first found them: large ones (`largecache.rs`) and empty small ones
+    /// (`owned.rs`). Looks at most once an epoch; called at counter flushes, so a thread that
+    /// keeps allocating anything does not hold idle memory for long.
     fn age_out(&mut self, global: &Global) {
         let epoch = epoch_now();
         if epoch == self.aged {
@@ -197,6 +197,7 @@ impl MCache {
         }
         if self.allocs[0] + self.frees[0] >= FLUSH_COUNT {
             self.flush_large(global);
+            self.age_out(global);
         }
     }
 
@@ -254,7 +255,7 @@ mod tests {
         for release in [true, false] {
             for pages in [5, 13] {
                 let span = global.heap.alloc(pages, PAGE_SIZE, 0, false);
-                cache.large.put(span, pages, 0, |_| panic!("room for both"));
+                cache.large.put(span, pages, |_| panic!("room for both"));
             }
             assert_eq!(global.heap.in_use.load(Relaxed), 18 * PAGE_SIZE);
             if release {

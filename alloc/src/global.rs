@@ -44,7 +44,7 @@
 use crate::arena::os;
 use crate::cache::MCache;
 use crate::central::Central;
-use crate::heap::{Heap, epoch_now, pages_for};
+use crate::heap::{Heap, pages_for};
 use crate::largecache;
 use crate::local;
 use crate::loom::{Mutex, lock};
@@ -300,7 +300,7 @@ unsafe fn free_large(span: *mut Span) {
     let kept = local::with_cache(|cache| match cache {
         Some(cache) => {
             cache.count_large(global, bytes, true);
-            cache.large.put(span, pages, epoch_now(), give_back);
+            cache.large.put(span, pages, give_back);
             true
         }
         None => false,

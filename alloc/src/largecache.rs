@@ -24,13 +24,14 @@
 //! - A kept span stays in use as far as the page heap can tell (state `Large`), so no neighbour
 //!   coalesces with it and the scavenger leaves it resident; its pages are dirty, so a zeroed
 //!   allocation clears them.
-//! - A kept span that sits unused for [`KEEP_EPOCHS`] epochs of the scavenger's clock (100
-//!   to 150 ms, `heap.rs`) goes back to the page heap, whose scavenger returns it to the OS
-//!   as it does any long-free span. The cache looks for such spans at most once an epoch, at
-//!   the thread's large frees and at each flush of its counters (every 1,024 allocations and
-//!   frees of a class), so a thread that keeps allocating anything holds idle spans for a
-//!   bounded time. A thread that stops allocating keeps them until it exits or calls
-//!   [`crate::release_memory`].
+//! - A kept span that sits unused for [`KEEP_EPOCHS`] epochs of the scavenger's clock (50
+//!   ms each, `heap.rs`) after the cache first saw it goes back to the page heap, whose
+//!   scavenger returns it to the OS as it does any long-free span. The thread cache looks at
+//!   most once an epoch, at the flushes of its counters (every 1,024 allocations and frees of
+//!   a class, large objects included), so a thread that keeps allocating anything holds idle
+//!   spans for 100 to 200 ms. A span is stamped with the epoch of the first look that finds
+//!   it, not when it is put, which keeps the clock off the free path. A thread that stops
+//!   allocating keeps its spans until it exits or calls [`crate::release_memory`].
 //! - The spans go back to the page heap when the thread exits ([`crate::cache::MCache::flush`]).
 //!   Until then they count as in use in [`crate::stats()`]'s `heap_in_use`.
 //!
@@ -82,15 +83,17 @@ pub(crate) struct LargeCache {
     pages: [u32; SLOTS],
     /// Each slot's put time on `clock`, to find the oldest.
     stamps: [u32; SLOTS],
-    /// Each slot's put time in scavenger epochs, to age it out.
+    /// The scavenger epoch in which a look ([`LargeCache::age_out`]) first found each slot's
+    /// span; [`UNSEEN`] until then.
     epochs: [u64; SLOTS],
     len: usize,
     total: usize,
     /// Counts puts (wrapping: ages are taken as differences).
     clock: u32,
-    /// The epoch of the last look for spans to age out.
-    checked: u64,
 }
+
+/// `LargeCache::epochs` of a span no look has found yet (real epochs count from boot).
+pub(crate) const UNSEEN: u64 = 0;
 
 impl LargeCache {
     /// No spans.
@@ -103,7 +106,6 @@ impl LargeCache {
             len: 0,
             total: 0,
             clock: 0,
-            checked: 0,
         }
     }
 
@@ -149,18 +151,15 @@ impl LargeCache {
         }
     }
 
-    /// Keeps `span`, a large span of `pages` pages whose object was just freed in scavenger
-    /// epoch `epoch`, handing `give_back` every span that does not fit: `span` itself if it
-    /// is too long, else the oldest kept spans until it fits; and, first, the spans that
-    /// have aged out ([`LargeCache::age_out`]).
+    /// Keeps `span`, a large span of `pages` pages whose object was just freed, handing
+    /// `give_back` every span that does not fit: `span` itself if it is too long, else the
+    /// oldest kept spans until it fits.
     pub(crate) fn put(
         &mut self,
         span: *mut Span,
         pages: usize,
-        epoch: u64,
         mut give_back: impl FnMut(*mut Span),
     ) {
-        self.age_out(epoch, &mut give_back);
         if pages > MAX_SPAN_PAGES {
             return give_back(span);
         }
@@ -171,23 +170,23 @@ impl LargeCache {
         self.spans[at] = span;
         self.pages[at] = pages as u32;
         self.stamps[at] = self.clock;
-        self.epochs[at] = epoch;
+        self.epochs[at] = UNSEEN;
         self.clock = self.clock.wrapping_add(1);
         self.len += 1;
         self.total += pages;
     }
 
-    /// Hands `give_back` every span kept since [`KEEP_EPOCHS`] epochs before `epoch` or
-    /// longer. Looks at most once an epoch: a cheap call to make often.
-    #[inline]
+    /// A look in scavenger epoch `epoch` (non-zero): stamps the spans no look has found yet
+    /// with it, and hands `give_back` every span found [`KEEP_EPOCHS`] epochs before or
+    /// earlier.
     pub(crate) fn age_out(&mut self, epoch: u64, mut give_back: impl FnMut(*mut Span)) {
-        if epoch == self.checked {
-            return;
-        }
-        self.checked = epoch;
+        debug_assert_ne!(epoch, UNSEEN);
         let mut i = 0;
         while i < self.len {
-            if epoch.saturating_sub(self.epochs[i]) >= KEEP_EPOCHS {
+            if self.epochs[i] == UNSEEN {
+                self.epochs[i] = epoch;
+                i += 1;
+            } else if epoch.saturating_sub(self.epochs[i]) >= KEEP_EPOCHS {
                 // The last span moves into slot `i`: look at it next.
                 give_back(self.remove(i));
             } else {
@@ -272,7 +271,7 @@ mod tests {
     fn takes_the_smallest_span_within_an_eighth() {
         let mut cache = LargeCache::new();
         for (n, pages) in [(1, 20), (2, 17), (3, 16), (4, 40)] {
-            cache.put(fake(n), pages, 0, |_| panic!("room for all"));
+            cache.put(fake(n), pages, |_| panic!("room for all"));
         }
         assert_eq!(cache.take(16, PAGE_SIZE), fake(3), "an exact fit");
         assert_eq!(cache.take(16, PAGE_SIZE), fake(2), "17 is within 16 + 2");
@@ -289,11 +288,11 @@ mod tests {
     fn the_oldest_spans_make_room_and_long_ones_are_not_kept() {
         let mut cache = LargeCache::new();
         let mut returned = Vec::new();
-        cache.put(fake(1), MAX_SPAN_PAGES + 1, 0, |s| returned.push(s));
+        cache.put(fake(1), MAX_SPAN_PAGES + 1, |s| returned.push(s));
         assert_eq!(returned, [fake(1)]);
         returned.clear();
         for n in 0..SLOTS + 2 {
-            cache.put(fake(10 + n), 5, 0, |s| returned.push(s));
+            cache.put(fake(10 + n), 5, |s| returned.push(s));
         }
         assert_eq!(returned, [fake(10), fake(11)], "the two oldest, by count");
         let mut drained = Vec::new();
@@ -303,43 +302,37 @@ mod tests {
         returned.clear();
         // Long spans fill the budget of pages before the slots run out.
         for n in 0..MAX_PAGES / MAX_SPAN_PAGES {
-            cache.put(fake(20 + n), MAX_SPAN_PAGES, 0, |s| returned.push(s));
+            cache.put(fake(20 + n), MAX_SPAN_PAGES, |s| returned.push(s));
         }
         assert!(returned.is_empty());
-        cache.put(fake(99), 20, 0, |s| returned.push(s));
+        cache.put(fake(99), 20, |s| returned.push(s));
         assert_eq!(returned, [fake(20)], "the oldest, by pages");
         assert_eq!(cache.pages(), MAX_PAGES - MAX_SPAN_PAGES + 20);
         cache.drain(|_| {});
         assert_eq!(cache.pages(), 0);
     }
     #[test]
-    fn spans_unused_for_two_epochs_go_back_and_the_cache_looks_once_an_epoch() {
+    fn spans_go_back_two_epochs_after_a_look_first_finds_them() {
         let mut cache = LargeCache::new();
         let mut returned = Vec::new();
-        cache.put(fake(1), 8, 10, |s| returned.push(s));
-        cache.put(fake(2), 8, 10, |s| returned.push(s));
-        cache.put(fake(3), 9, 11, |s| returned.push(s));
+        cache.put(fake(1), 8, |_| panic!("room"));
+        cache.put(fake(2), 9, |_| panic!("room"));
+        cache.age_out(10, |s| returned.push(s));
+        cache.put(fake(3), 8, |_| panic!("room"));
         cache.age_out(11, |s| returned.push(s));
-        assert!(returned.is_empty(), "one epoch is not enough");
+        assert!(returned.is_empty(), "found in epochs 10 and 11");
         cache.age_out(12, |s| returned.push(s));
         returned.sort();
         assert_eq!(returned, [fake(1), fake(2)]);
-        assert_eq!((cache.len, cache.pages()), (1, 9));
+        assert_eq!((cache.len, cache.pages()), (1, 8));
         returned.clear();
-        // A put looks too: by epoch 13 the span of epoch 11 has aged out.
-        cache.put(fake(4), 8, 13, |s| returned.push(s));
-        assert_eq!(returned, [fake(3)]);
-        returned.clear();
-        // Within an epoch the cache does not look again, even at a span that has aged out.
-        cache.put(fake(5), 8, 13, |s| returned.push(s));
+        // Taking a span out and putting it back makes it unseen again.
+        assert_eq!(cache.take(8, PAGE_SIZE), fake(3));
+        cache.put(fake(3), 8, |_| panic!("room"));
+        cache.age_out(13, |s| returned.push(s));
         assert!(returned.is_empty());
-        assert_eq!(
-            cache.take(8, PAGE_SIZE),
-            fake(4),
-            "the smallest fit, lower slot"
-        );
         cache.age_out(15, |s| returned.push(s));
-        assert_eq!(returned, [fake(5)]);
+        assert_eq!(returned, [fake(3)]);
         assert_eq!(cache.pages(), 0);
     }
 
@@ -373,7 +366,7 @@ mod tests {
                     Op::Put(pages) => {
                         let span = fake(n + 1);
                         let mut returned = Vec::new();
-                        cache.put(span, pages, 0, |s| returned.push(s));
+                        cache.put(span, pages, |s| returned.push(s));
                         let mut expected = Vec::new();
                         if pages > MAX_SPAN_PAGES {
                             expected.push(span);

@@ -42,9 +42,9 @@
 //!    keeps none yet or the budget has its pages (which it then spends), and back to the page
 //!    heap otherwise. An emptied current span stays current. A kept span taken back out of
 //!    `empty` returns its pages to the budget, unless it was the class's free one. An empty
-//!    span kept unused for two scavenger epochs (100 to 150 ms; the free one too) goes back
-//!    to the page heap when the cache next looks ([`crate::cache::MCache`], at most once an
-//!    epoch), as kept large spans do (`largecache.rs`).
+//!    span kept unused for two scavenger epochs after a look first found it (the free one
+//!    too) goes back to the page heap ([`crate::cache::MCache`] looks at most once an epoch),
+//!    as kept large spans do (`largecache.rs`).
 //! 5. **Thread exit** ([`OwnedSpans::give_back`]): every span goes to the central list, which
 //!    sorts them (`central.rs`).
 //!
@@ -63,8 +63,8 @@
 //! the counter, being only a hint, does not.
 
 use crate::central::Central;
-use crate::heap::{Heap, epoch_now};
-use crate::largecache::KEEP_EPOCHS;
+use crate::heap::Heap;
+use crate::largecache::{KEEP_EPOCHS, UNSEEN};
 use crate::loom::atomic::Ordering::Relaxed;
 use crate::span::{Span, SpanList};
 use std::ptr;
@@ -219,7 +219,8 @@ impl OwnedSpans {
                 if self.empty.len() > 0 {
                     *budget -= pages;
                 }
-                (*span).alloc_state().kept_epoch = epoch_now();
+                // Stamped by the first look that finds it (`age_out_empty`).
+                (*span).alloc_state().kept_epoch = UNSEEN;
                 self.empty.push(span);
             } else {
                 // No live object, so no remote free can come (module docs).
@@ -229,9 +230,10 @@ impl OwnedSpans {
         }
     }
 
-    /// Hands the page heap every empty span kept since [`KEEP_EPOCHS`] epochs before `epoch`
-    /// or longer, the class's free one included, giving their pages back to `budget` as
-    /// taking them out of `empty` does.
+    /// A look in scavenger epoch `epoch` (non-zero), as [`crate::largecache::LargeCache::age_out`]
+    /// makes: stamps the empty spans no look has found yet, and hands the page heap every one
+    /// found [`KEEP_EPOCHS`] epochs before or earlier (the class's free one included), giving
+    /// their pages back to `budget` as taking them out of `empty` does.
     pub(crate) fn age_out_empty(&mut self, epoch: u64, heap: &Heap, budget: &mut usize) {
         let mut span = self.empty.first();
         while !span.is_null() {
@@ -239,7 +241,10 @@ impl OwnedSpans {
             // free can come, module docs), and so are the list's links.
             unsafe {
                 let next = SpanList::next(span);
-                if epoch.saturating_sub((*span).alloc_state().kept_epoch) >= KEEP_EPOCHS {
+                let kept = &mut (*span).alloc_state().kept_epoch;
+                if *kept == UNSEEN {
+                    *kept = epoch;
+                } else if epoch.saturating_sub(*kept) >= KEEP_EPOCHS {
                     self.empty.remove(span);
                     if self.empty.len() > 0 {
                         *budget += (*span).extent().pages;
@@ -412,10 +417,11 @@ mod tests {
                 }
                 kept
             };
-            let (first, last) = (*kept.iter().min().unwrap(), *kept.iter().max().unwrap());
-            spans.age_out_empty(first + KEEP_EPOCHS - 1, &heap, &mut budget);
+            assert!(kept.iter().all(|&k| k == UNSEEN));
+            spans.age_out_empty(10, &heap, &mut budget);
+            spans.age_out_empty(10 + KEEP_EPOCHS - 1, &heap, &mut budget);
             assert_eq!(spans.empty.len(), 3, "none unused for two epochs yet");
-            spans.age_out_empty(last + KEEP_EPOCHS, &heap, &mut budget);
+            spans.age_out_empty(10 + KEEP_EPOCHS, &heap, &mut budget);
             assert_eq!(spans.empty.len(), 0, "all aged out, the free one too");
             assert_eq!(budget, 2 * pages);
             let after = heap.in_use.load(std::sync::atomic::Ordering::Relaxed);

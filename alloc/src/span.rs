@@ -117,7 +117,7 @@ pub(crate) struct AllocState {
     pub(crate) allocated: u32,
     /// The span is set aside on its owning cache's `full` list (`owned.rs`).
     pub(crate) on_full: bool,
-    /// The scavenger epoch in which the span was kept empty (`owned.rs`).
+    /// The scavenger epoch in which a look first found the span kept empty (`owned.rs`).
     pub(crate) kept_epoch: u64,
 }
 
