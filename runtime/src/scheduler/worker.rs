@@ -95,6 +95,12 @@ impl Worker {
         &self.clock
     }
 
+    /// The time driver's clock now or a little later, from this worker's counter anchor
+    /// (cheap: see `time/clock.rs`).
+    pub(crate) fn clock_nanos(&self) -> u64 {
+        self.shared.time.clock.now_upper(&self.clock)
+    }
+
     pub(crate) fn metrics(&self) -> &WorkerMetrics {
         &self.shared.remotes[self.index].metrics
     }
@@ -217,7 +223,7 @@ impl Worker {
         }
         drop(list);
         if moved > 1 {
-            let now = self.shared.time.clock.now_upper(&self.clock).max(1);
+            let now = self.clock_nanos().max(1);
             let since = self.crowded_since.get();
             if since == 0 {
                 self.crowded_since.set(now);
