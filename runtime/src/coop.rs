@@ -19,11 +19,13 @@
 //! 128 operations, where Go lets a goroutine run for 10 ms. So when a slice's budget first runs
 //! out on a worker, the worker's clock is read and the budget renewed, and it is renewed again
 //! each time it runs out until `MIN_SLICE_NANOS` (20 µs) have passed since that first read:
-//! then the goroutine yields. A goroutine whose units are slow (a unit per 10 µs of work) still
-//! yields after 128 of them; one whose units are fast yields after 20 µs, far inside the
-//! timers' 1 ms resolution. The clock is read once per 128 units at most, never on the path of
-//! a unit. Off a worker (`block_on`'s own future on a plain thread) a spent budget always
-//! yields.
+//! then the goroutine yields. (Reading the clock when every slice starts would cost a poll some
+//! 10 ns; this way it is read once per 128 units at most, never on the path of a unit.) A
+//! goroutine whose units are fast (channel operations that complete at once) thus yields after
+//! 128 units and 20 µs; one whose units are slow (10 µs of work each) after 256 units, as the
+//! second run-out finds the first one more than 20 µs old (2.5 ms, where Go would let it run
+//! for 10). Off a worker (`block_on`'s own future on a plain thread) a spent budget
+//! always yields.
 //!
 //! Threads that run no goroutine (a blocking-pool thread) are unconstrained: `poll_proceed`
 //! always proceeds.
@@ -48,8 +50,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-/// Units of work a time slice may do before its goroutine must yield (tokio uses the same),
-/// unless the slice is younger than its minimum (see the module docs).
+/// Units of work a time slice may do before its goroutine must yield (tokio uses the same);
+/// a slice renews them while it is young (see the module docs).
 ///
 /// ```
 /// assert_eq!(gort_runtime::coop::BUDGET, 128);

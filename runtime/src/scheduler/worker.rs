@@ -196,7 +196,8 @@ impl Worker {
     /// Two or more yielders in the ring could run in parallel, so a parked worker is woken to
     /// steal some, but only once they have taken turns here for `CROWDED_NANOS` (100 µs)
     /// without a rejoin of one. Goroutines that spend their coop budget on one channel (a
-    /// producer and its consumer) yield every 128 operations; woken at every such rejoin, the
+    /// producer and its consumer) yielded every 128 operations before a young slice renewed its
+    /// budget (`coop.rs`), and still yield every 20 µs or so; woken at every such rejoin, the
     /// idle worker stole one of them at once, and the two then ran on two cores through one
     /// lock, a cache miss per operation, until one of them parked (SPSC through 1,024 slots:
     /// 18 ms, against 12 on one worker). Such a pair soon rejoins one at a time (one of them
