@@ -176,48 +176,120 @@ fn yield_now_goes_to_the_back_of_the_queue() {
     assert!(log.windows(2).all(|w| w[0] != w[1]), "{log:?}");
 }
 
+/// Tells whether two goroutines ever ran at once: each marks its stretches of work.
+#[derive(Clone, Default)]
+struct Overlap(Arc<(AtomicUsize, AtomicBool)>);
+
+impl Overlap {
+    /// Spins `spins` times, marked as a stretch of work.
+    fn work(&self, spins: usize) {
+        let (inside, seen) = &*self.0;
+        if inside.fetch_add(1, AcqRel) == 1 {
+            seen.store(true, Release);
+        }
+        for _ in 0..spins {
+            std::hint::spin_loop();
+        }
+        inside.fetch_sub(1, AcqRel);
+    }
+
+    /// True once two stretches of work overlapped.
+    fn seen(&self) -> bool {
+        self.0.1.load(Acquire)
+    }
+}
+
+/// A guard against hanging, not a measurement: true 20 s after `start`.
+fn gave_up(start: Instant) -> bool {
+    start.elapsed() > Duration::from_secs(20)
+}
+
+/// Blocks this worker until another one has parked.
+fn wait_until_a_worker_parks(start: Instant) {
+    while gort_runtime::runtime::metrics().parked_workers == 0 && !gave_up(start) {
+        std::thread::yield_now();
+    }
+}
+
 /// Two goroutines that spend their budget on their own, started on one worker, end up running
 /// at the same time on both: their rejoins after yielding wake the parked worker once they
 /// have taken turns for a while (100 µs). The second is spawned by the first, once the other
 /// worker is parked, into its worker's `runnext`, which wakes nobody.
 #[test]
 fn yielders_taking_turns_spread_to_a_parked_worker() {
-    async fn take_turns(inside: Arc<AtomicUsize>, both: Arc<AtomicBool>) {
-        // A guard against hanging, not a measurement.
-        let start = Instant::now();
-        while !both.load(Acquire) && start.elapsed() < Duration::from_secs(20) {
-            if inside.fetch_add(1, AcqRel) == 1 {
-                both.store(true, Release);
-            }
-            for _ in 0..1_000 {
-                std::hint::spin_loop();
-            }
-            inside.fetch_sub(1, AcqRel);
+    async fn take_turns(overlap: Overlap, start: Instant) {
+        while !overlap.seen() && !gave_up(start) {
+            overlap.work(1_000);
             coop::consume_budget().await;
         }
     }
-    let rt = rt(2);
-    let both = Arc::new(AtomicBool::new(false));
-    let b = both.clone();
-    rt.block_on(async move {
+    let overlap = Overlap::default();
+    let o = overlap.clone();
+    rt(2).block_on(async move {
         go(async move {
-            let inside = Arc::new(AtomicUsize::new(0));
             let start = Instant::now();
-            while gort_runtime::runtime::metrics().parked_workers == 0
-                && start.elapsed() < Duration::from_secs(20)
-            {
-                std::thread::yield_now();
-            }
-            let second = go(take_turns(inside.clone(), b.clone()));
-            take_turns(inside, b).await;
+            wait_until_a_worker_parks(start);
+            let second = go(take_turns(o.clone(), start));
+            take_turns(o, start).await;
             second.await.unwrap();
         })
         .await
         .unwrap();
     });
     assert!(
-        both.load(Acquire),
+        overlap.seen(),
         "the two yielders never ran at the same time"
+    );
+}
+
+/// A yielder beside a chain of `runnext` hops (a ping-pong pair) ends up running in parallel
+/// with it. Each rejoin of the yielder cuts the chain, which goes back to the ring without
+/// waking anyone; it is the yielder's rejoins beside the chain, for 100 µs, that wake the
+/// parked worker. The pinger is spawned once the other worker is parked, and spawns the
+/// ponger, each into an empty `runnext`, which wakes nobody.
+#[test]
+fn a_yielder_beside_a_runnext_chain_spreads_to_a_parked_worker() {
+    use futures::StreamExt;
+    let overlap = Overlap::default();
+    let o = overlap.clone();
+    rt(2).block_on(async move {
+        go(async move {
+            let start = Instant::now();
+            wait_until_a_worker_parks(start);
+            let o2 = o.clone();
+            let pinger = go(async move {
+                let (to_ponger, mut pings) = futures::channel::mpsc::unbounded::<()>();
+                let (to_pinger, mut pongs) = futures::channel::mpsc::unbounded::<()>();
+                let o3 = o2.clone();
+                let ponger = go(async move {
+                    while pings.next().await.is_some() {
+                        o3.work(100);
+                        if to_pinger.unbounded_send(()).is_err() {
+                            break;
+                        }
+                    }
+                });
+                while !o2.seen() && !gave_up(start) {
+                    o2.work(100);
+                    to_ponger.unbounded_send(()).unwrap();
+                    pongs.next().await.unwrap();
+                }
+                drop(to_ponger);
+                ponger.await.unwrap();
+            });
+            // This goroutine is the yielder.
+            while !o.seen() && !gave_up(start) {
+                o.work(100);
+                coop::consume_budget().await;
+            }
+            pinger.await.unwrap();
+        })
+        .await
+        .unwrap();
+    });
+    assert!(
+        overlap.seen(),
+        "the yielder never ran beside the ping-pong pair"
     );
 }
 

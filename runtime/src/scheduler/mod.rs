@@ -29,10 +29,11 @@
 //!
 //! Whenever work lands somewhere other workers can take it (a ring or the injector), the
 //! pusher calls `notify_parked`, which unparks one worker if none is searching (Go's `wakep`).
-//! One exception: yielders that rejoin the ring two or more at a time with nothing else to run
+//! Two exceptions: yielders that rejoin the ring two or more at a time with nothing else to run
 //! (goroutines taking turns on one worker, such as a producer and consumer that spend their
 //! budget on one channel) wake a parked worker only once they have taken turns for 100 µs
-//! (see `Worker::flush_yielded`).
+//! (see `Worker::flush_yielded`); and a chain of `runnext` hops that is cut goes back to the
+//! ring without waking anyone, as nothing new became runnable (`Worker::cut_chain`).
 //!
 //! # The worker loop (Go's `schedule` / `findrunnable`)
 //!

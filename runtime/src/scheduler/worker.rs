@@ -18,8 +18,8 @@ use std::cell::{Cell, RefCell};
 
 /// Every this many polls the injector gets a turn and due timers fire (Go's `schedtick % 61`).
 const GLOBAL_INTERVAL: u32 = 61;
-/// How long two or more yielders may take turns on one worker before their rejoin wakes a
-/// parked worker to take some (see `flush_yielded`).
+/// How long yielders may take turns with other runnable goroutines on one worker before their
+/// rejoin wakes a parked worker to take some (see `flush_yielded`).
 const CROWDED_NANOS: u64 = 100_000;
 /// Rounds over all victims before a searcher gives up (Go's `stealTries`).
 const STEAL_ROUNDS: usize = 4;
@@ -154,7 +154,7 @@ impl Worker {
             self.shared
                 .time
                 .fire_due(CAPACITY.saturating_sub(self.local.len()));
-            self.flush_yielded();
+            self.flush_yielded(self.local.len());
             // A fair share, but no more than half of the ring's free room: a busy worker that
             // pulled a full share here every 61 polls would overfill its ring, and the
             // overflow (goroutines just woken among them) would go to the back of the global
@@ -168,7 +168,7 @@ impl Worker {
             .or_else(|| self.local.pop())
             .or_else(|| self.take_from_injector())
             .or_else(|| {
-                if self.flush_yielded() {
+                if self.flush_yielded(0) {
                     self.local.pop()
                 } else {
                     None
@@ -186,25 +186,29 @@ impl Worker {
         self.shared
             .time
             .fire_due(CAPACITY.saturating_sub(self.local.len()));
-        self.flush_yielded();
+        // The chain's next goroutine is runnable too.
+        self.flush_yielded(self.local.len() + 1);
         self.local.len() == 0 && self.shared.injector.is_empty()
     }
 
     /// Moves the yielded goroutines to the back of the ring, where thieves can reach them.
-    /// True if there were any.
+    /// True if there were any. `others` counts the goroutines runnable here besides them (the
+    /// ring's, and a `runnext` chain's next one).
     ///
-    /// Two or more yielders in the ring could run in parallel, so a parked worker is woken to
-    /// steal some, but only once they have taken turns here for `CROWDED_NANOS` (100 µs)
-    /// without a rejoin of one. Goroutines that spend their coop budget on one channel (a
-    /// producer and its consumer) yielded every 128 operations before a young slice renewed its
-    /// budget (`coop.rs`), and still yield every 20 µs or so; woken at every such rejoin, the
-    /// idle worker stole one of them at once, and the two then ran on two cores through one
-    /// lock, a cache miss per operation, until one of them parked (SPSC through 1,024 slots:
-    /// 18 ms, against 12 on one worker). Such a pair soon rejoins one at a time (one of them
-    /// parks on a full or empty buffer), which restarts the count. Independent yielders (loops
-    /// that spend their budget on their own) spread within 100 µs, and once they have, each
-    /// worker rejoins one and wakes nobody.
-    fn flush_yielded(&self) -> bool {
+    /// Yielders that rejoin while another goroutine is runnable here could run in parallel
+    /// with it, so a parked worker is woken to steal some, but only once they have done so at
+    /// every rejoin for `CROWDED_NANOS` (100 µs): a rejoin with nothing else runnable restarts
+    /// the count. Goroutines that spend their coop budget on one channel (a producer and its
+    /// consumer) yielded every 128 operations before a young slice renewed its budget
+    /// (`coop.rs`), and still yield every 20 µs or so; woken at every such rejoin, the idle
+    /// worker stole one of them at once, and the two then ran on two cores through one lock, a
+    /// cache miss per operation, until one of them parked (SPSC through 1,024 slots: 18 ms,
+    /// against 12 on one worker). Such a pair soon rejoins with nothing else runnable (the
+    /// other one parked on a full or empty buffer), which restarts the count. A yielder beside
+    /// independent work (another yielder, or a chain of `runnext` hops such as a ping-pong
+    /// pair) spreads within 100 µs, and once it has, each worker rejoins alone and wakes
+    /// nobody.
+    fn flush_yielded(&self, others: usize) -> bool {
         let mut yielded = {
             let mut list = self.remote().yielded.lock();
             if list.is_empty() {
@@ -223,7 +227,7 @@ impl Worker {
             *list = yielded;
         }
         drop(list);
-        if moved > 1 {
+        if moved + others > 1 {
             let now = self.clock_nanos().max(1);
             let since = self.crowded_since.get();
             if since == 0 {
@@ -245,13 +249,6 @@ impl Worker {
         self.polls.set(polls);
         self.remote().sched.store(polls << 1 | 1, Relaxed);
         self.metrics().polled.incr();
-    }
-
-    /// Moves a fair share of the injector into the local ring.
-    fn give_injector_its_share(&self) {
-        if let Some(task) = self.take_from_injector() {
-            self.push_back(task);
-        }
     }
 
     /// Takes a fair share of the injector, at most half of the ring's free room: one task to
@@ -289,16 +286,14 @@ impl Worker {
                 // spawning their successors): its share goes into the ring ahead of `runnext`'s
                 // goroutine, which goes to the back, or such a chain would leave the global
                 // queue one task per 61 polls.
-                self.give_injector_its_share();
-                self.push_back(next);
+                self.cut_chain(next);
                 break;
             }
             if !coop::try_spend() {
                 if self.local.len() > 0 || !self.shared.injector.is_empty() {
                     // The slice is spent and others wait: no more inherited time (and the
                     // global queue gets its share first, as above).
-                    self.give_injector_its_share();
-                    self.push_back(next);
+                    self.cut_chain(next);
                     break;
                 }
                 // Nobody else is waiting: a fresh slice costs no one anything.
@@ -338,6 +333,32 @@ impl Worker {
             task
         };
         self.push_back(task);
+    }
+
+    /// Ends a chain of `runnext` hops: the injector's share, then `next`, go to the back of
+    /// the ring, without waking a parked worker. Nothing became runnable here: the injector's
+    /// goroutines woke a worker when they were pushed, and `next` was about to run on this one.
+    /// A chain is most often cut because a yielder rejoined the ring (`maintain_in_chain`);
+    /// yielders taking turns with other work wake a parked worker only once they have for
+    /// 100 µs (`flush_yielded`, which counts the chain), and a wake-up at every cut undid that:
+    /// a producer and consumer taking
+    /// turns through a buffered channel were split across two workers about 7 times per
+    /// million messages, each time running on two cores through the channel's lock until one
+    /// of them parked.
+    fn cut_chain(&self, next: Notified) {
+        if let Some(task) = self.take_from_injector() {
+            self.requeue(task);
+        }
+        self.requeue(next);
+    }
+
+    /// Puts `task` at the back of the ring, waking a parked worker only if the ring overflowed
+    /// into the injector.
+    fn requeue(&self, task: Notified) {
+        if self.local.push_back(task, &self.shared.injector) {
+            self.metrics().overflowed.incr();
+            self.shared.notify_parked();
+        }
     }
 
     fn push_back(&self, task: Notified) {

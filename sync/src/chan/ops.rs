@@ -42,7 +42,7 @@ pub(crate) fn update_waker(slot: &mut Option<Waker>, waker: &Waker) {
 ///
 /// The path of a receive that completes at once is kept small enough to inline into the
 /// goroutine's loop; parking and taking a parked receive's result are out of line.
-#[inline]
+#[inline(always)]
 pub(crate) fn poll_recv<T>(
     chan: &Chan<T>,
     waiter: NonNull<Waiter<T>>,
@@ -154,7 +154,8 @@ pub struct Recv<'a, T> {
 impl<T> Future for Recv<'_, T> {
     type Output = Option<T>;
 
-    #[inline]
+    /// Always inlined, as `SendFut::poll` is.
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         // SAFETY: the waiter is structurally pinned (never moved out); the rest is plain data.
         let this = unsafe { self.get_unchecked_mut() };
@@ -191,8 +192,11 @@ impl<T> Future for SendFut<'_, T> {
     type Output = Result<(), SendError<T>>;
 
     /// The path of a send that completes at once is kept small enough to inline into the
-    /// goroutine's loop; parking and taking a parked send's result are out of line.
-    #[inline]
+    /// goroutine's loop; parking and taking a parked send's result are out of line. Always
+    /// inlined: left to itself the compiler inlines it into a loop that is the only caller
+    /// of its instance and not into one of two, which cost SPSC through 1,024 slots 40% on
+    /// one worker (10.8 against 7.5 ms per million messages).
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // SAFETY: as for `Recv`.
         let this = unsafe { self.get_unchecked_mut() };
