@@ -29,8 +29,8 @@
 //! goroutine, so a producer and its consumer (a channel ping-pong, a spawn chain) stay on one
 //! worker and share its cache. The owner swaps it in (the previous occupant moves to the ring's
 //! tail) and swaps it out. Thieves take it only as a last resort (`steal_runnext`), after
-//! giving the owner a few microseconds to run it, as Go's `runqgrab` does; the swap makes the
-//! owner and the thief agree on who got it.
+//! giving the owner 20 µs to run it (`worker.rs`; Go's `runqgrab` gives it 3); the swap makes
+//! the owner and the thief agree on who got it.
 
 use super::injector::Injector;
 use crate::loom::Arc;
@@ -269,8 +269,8 @@ impl Steal {
         Some(unsafe { Notified::from_raw(NonNull::new_unchecked(last)) })
     }
 
-    /// Takes the victim's `runnext` if it still holds the same task after `grace` (Go waits a
-    /// few microseconds so that a worker about to run its `runnext` keeps it).
+    /// Takes the victim's `runnext` if it still holds the same task after `grace` (a wait, so
+    /// that a worker about to run its `runnext` keeps it).
     pub(crate) fn steal_runnext(&self, grace: impl FnOnce()) -> Option<Notified> {
         let seen = self.0.runnext.load(Acquire);
         if seen.is_null() {

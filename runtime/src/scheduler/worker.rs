@@ -451,13 +451,22 @@ impl Worker {
     }
 }
 
-/// How long a thief leaves a victim to run its own `runnext` before taking it: Go waits 3 µs,
-/// about the time a worker needs to finish a poll and pick up `runnext`.
+/// How long a thief leaves a victim to run its own `runnext` before taking it (20 µs).
+///
+/// Go waits 3 µs (a `usleep(3)`, which Linux's timer slack of 50 µs stretches further), "about
+/// the time a worker needs to finish a poll and pick up `runnext`". Here a poll may go on for
+/// a young slice's 20 µs (`coop.rs`): a producer that wakes its consumer into `runnext` and then
+/// fills the rest of a 1,024-slot buffer runs for 4 to 8 µs before it parks. With 3 µs, an idle
+/// worker could take the consumer in the middle of that, and the two then ran on two cores
+/// through the channel's lock; once split, a pair splits again whenever the worker of the one
+/// that parks takes its partner from the other's `runnext` the same way. With 20 µs, in
+/// alternating runs of the channel bench: select over 4 channels of 128 slots 8.8-10.5 ->
+/// 5.6-6.0 ms, SPSC 12-22 -> 12 ms; the runtime bench's rows did not move.
 fn runnext_grace() {
     #[cfg(not(gort_loom))]
     {
         let start = std::time::Instant::now();
-        while start.elapsed() < std::time::Duration::from_micros(3) {
+        while start.elapsed() < std::time::Duration::from_micros(20) {
             std::hint::spin_loop();
         }
     }
