@@ -211,34 +211,47 @@ fn wait_until_a_worker_parks(start: Instant) {
     }
 }
 
-/// Two goroutines that spend their budget on their own, started on one worker, end up running
-/// at the same time on both: their rejoins after yielding wake the parked worker once they
-/// have taken turns for a while (100 µs). The second is spawned by the first, once the other
-/// worker is parked, into its worker's `runnext`, which wakes nobody.
-#[test]
-fn yielders_taking_turns_spread_to_a_parked_worker() {
-    async fn take_turns(overlap: Overlap, start: Instant) {
-        while !overlap.seen() && !gave_up(start) {
-            overlap.work(1_000);
-            coop::consume_budget().await;
-        }
-    }
+/// Runs `body` as a goroutine of a two-worker runtime once the other worker has parked, and
+/// asserts that two stretches of its work (marked in the `Overlap` it is given) ran at once.
+fn assert_spreads<F>(body: impl FnOnce(Overlap, Instant) -> F + Send + 'static, failure: &str)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
     let overlap = Overlap::default();
     let o = overlap.clone();
     rt(2).block_on(async move {
         go(async move {
             let start = Instant::now();
             wait_until_a_worker_parks(start);
-            let second = go(take_turns(o.clone(), start));
-            take_turns(o, start).await;
-            second.await.unwrap();
+            body(o, start).await;
         })
         .await
         .unwrap();
     });
-    assert!(
-        overlap.seen(),
-        "the two yielders never ran at the same time"
+    assert!(overlap.seen(), "{failure}");
+}
+
+/// Spends the budget on stretches of `spins` spins until two stretches overlap.
+async fn take_turns(overlap: Overlap, start: Instant, spins: usize) {
+    while !overlap.seen() && !gave_up(start) {
+        overlap.work(spins);
+        coop::consume_budget().await;
+    }
+}
+
+/// Two goroutines that spend their budget on their own, started on one worker, end up running
+/// at the same time on both: their rejoins after yielding wake the parked worker once they
+/// have taken turns for a while (100 µs). The second is spawned by the first, once the other
+/// worker is parked, into its worker's `runnext`, which wakes nobody.
+#[test]
+fn yielders_taking_turns_spread_to_a_parked_worker() {
+    assert_spreads(
+        |o, start| async move {
+            let second = go(take_turns(o.clone(), start, 1_000));
+            take_turns(o, start, 1_000).await;
+            second.await.unwrap();
+        },
+        "the two yielders never ran at the same time",
     );
 }
 
@@ -250,12 +263,8 @@ fn yielders_taking_turns_spread_to_a_parked_worker() {
 #[test]
 fn a_yielder_beside_a_runnext_chain_spreads_to_a_parked_worker() {
     use futures::StreamExt;
-    let overlap = Overlap::default();
-    let o = overlap.clone();
-    rt(2).block_on(async move {
-        go(async move {
-            let start = Instant::now();
-            wait_until_a_worker_parks(start);
+    assert_spreads(
+        |o, start| async move {
             let o2 = o.clone();
             let pinger = go(async move {
                 let (to_ponger, mut pings) = futures::channel::mpsc::unbounded::<()>();
@@ -278,18 +287,10 @@ fn a_yielder_beside_a_runnext_chain_spreads_to_a_parked_worker() {
                 ponger.await.unwrap();
             });
             // This goroutine is the yielder.
-            while !o.seen() && !gave_up(start) {
-                o.work(100);
-                coop::consume_budget().await;
-            }
+            take_turns(o, start, 100).await;
             pinger.await.unwrap();
-        })
-        .await
-        .unwrap();
-    });
-    assert!(
-        overlap.seen(),
-        "the yielder never ran beside the ping-pong pair"
+        },
+        "the yielder never ran beside the ping-pong pair",
     );
 }
 
