@@ -19,7 +19,12 @@
 //! gort, flume and kanal; capacity 1 for tokio's `mpsc` and async-channel, which have no
 //! rendezvous (a send there completes once the value is in the slot, before it is received).
 //!
-//! Run with `cargo bench -p gort-benches --bench chan`.
+//! Before criterion runs, the binary runs every workload again in paired rounds (gort and every
+//! peer of the group in turn, round after round: see `gort_benches::paired`) and prints the
+//! medians and the median ratio of the rounds as a table; those ratios hold up on a machine
+//! whose speed drifts between criterion's rows.
+//!
+//! Run with `cargo bench -p gort-benches --bench chan` (`-- paired` for the paired table alone).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -29,6 +34,7 @@ use std::time::{Duration, Instant};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group};
 use gort_benches::BenchRuntime;
+use gort_benches::paired::{self, Contender, Paired};
 
 /// Worker threads of every runtime: the machine's 2 cores (Go's GOMAXPROCS in the anchors).
 const WORKERS: usize = 2;
@@ -575,6 +581,138 @@ fn bench_sieve(c: &mut Criterion) {
     group.finish();
 }
 
+// ---- paired rounds ----
+
+/// Rounds of each paired table.
+const ROUNDS: usize = 11;
+
+/// A paired-run contender: channel `C` on `rt`, each sample `runs` runs of `workload`.
+fn contender<'a, R, C, F>(rt: &'a R, runs: usize, workload: impl Fn() -> F + 'a) -> Contender<'a>
+where
+    R: BenchRuntime,
+    C: BenchChan,
+    F: Future<Output = ()> + Send + 'static,
+{
+    Contender::new(id::<R, C>(), move || {
+        let start = Instant::now();
+        for _ in 0..runs {
+            run(rt, workload());
+        }
+        start.elapsed()
+    })
+}
+
+/// A paired-run contender for the sieve, whose clock stops at the last prime (as criterion's).
+fn sieve_contender<R: BenchRuntime, C: BenchChan>(rt: &R) -> Contender<'_> {
+    let expected = nth_prime(PRIMES);
+    Contender::new(id::<R, C>(), move || {
+        let (last, elapsed) = run(rt, sieve::<R, C>(PRIMES));
+        assert_eq!(last, expected, "wrong {PRIMES}-th prime");
+        elapsed
+    })
+}
+
+/// Every workload in paired rounds with the peers of its criterion group, on one gort and one
+/// tokio runtime (2 workers each; the one not sampling is idle), printed as a table.
+fn report_paired() {
+    let (g, t) = (
+        &GortRt::with_workers(WORKERS),
+        &TokioRt::with_workers(WORKERS),
+    );
+    Paired::print_header("Channels", ROUNDS);
+
+    let runs = 20;
+    paired::run(
+        ROUNDS,
+        &mut [
+            contender::<_, GortChan, _>(g, runs, || ping_pong::<GortRt, GortChan>(ROUND_TRIPS)),
+            contender::<_, TokioMpsc, _>(t, runs, || ping_pong::<TokioRt, TokioMpsc>(ROUND_TRIPS)),
+            contender::<_, AsyncChannel, _>(t, runs, || {
+                ping_pong::<TokioRt, AsyncChannel>(ROUND_TRIPS)
+            }),
+            contender::<_, Flume, _>(t, runs, || ping_pong::<TokioRt, Flume>(ROUND_TRIPS)),
+            contender::<_, AsyncChannel, _>(g, runs, || {
+                ping_pong::<GortRt, AsyncChannel>(ROUND_TRIPS)
+            }),
+            contender::<_, Flume, _>(g, runs, || ping_pong::<GortRt, Flume>(ROUND_TRIPS)),
+        ],
+    )
+    .print_rows("chan_ping_pong", runs as u64 * ROUND_TRIPS, "/round trip");
+
+    macro_rules! throughput_rows {
+        ($name:expr, $producers:expr, $split:ident, [$(($rt:ident, $R:ty, $chan:ty)),*]) => {{
+            let runs = 4;
+            paired::run(
+                ROUNDS,
+                &mut [$(contender::<_, $chan, _>($rt, runs, || {
+                    throughput::<$R, $chan>($producers, $split::<$chan>)
+                })),*],
+            )
+            .print_rows($name, runs as u64 * MESSAGES, "/msg");
+        }};
+    }
+    throughput_rows!(
+        "chan_spsc",
+        1,
+        one,
+        [
+            (g, GortRt, GortChan),
+            (t, TokioRt, TokioMpsc),
+            (t, TokioRt, AsyncChannel),
+            (t, TokioRt, Flume),
+            (t, TokioRt, Kanal),
+            (g, GortRt, AsyncChannel),
+            (g, GortRt, Flume),
+            (g, GortRt, Kanal)
+        ]
+    );
+    throughput_rows!(
+        "chan_mpmc_4x4",
+        4,
+        four,
+        [
+            (g, GortRt, GortChan),
+            (t, TokioRt, AsyncChannel),
+            (t, TokioRt, Flume),
+            (t, TokioRt, Kanal),
+            (g, GortRt, AsyncChannel),
+            (g, GortRt, Flume),
+            (g, GortRt, Kanal)
+        ]
+    );
+
+    for (name, capacity) in [("chan_select_4", None), ("chan_select_4_buf128", Some(128))] {
+        let runs = 4;
+        paired::run(
+            ROUNDS,
+            &mut [
+                contender::<_, GortChan, _>(g, runs, move || {
+                    select_fanin::<GortRt, GortChan>(capacity)
+                }),
+                contender::<_, TokioMpsc, _>(t, runs, move || {
+                    select_fanin::<TokioRt, TokioMpsc>(capacity)
+                }),
+                contender::<_, AsyncChannel, _>(t, runs, move || {
+                    select_fanin::<TokioRt, AsyncChannel>(capacity)
+                }),
+                contender::<_, Flume, _>(t, runs, move || select_fanin::<TokioRt, Flume>(capacity)),
+            ],
+        )
+        .print_rows(name, runs as u64 * 4 * PER_PRODUCER, "/select");
+    }
+
+    paired::run(
+        ROUNDS,
+        &mut [
+            sieve_contender::<GortRt, GortChan>(g),
+            sieve_contender::<TokioRt, TokioMpsc>(t),
+            sieve_contender::<TokioRt, Flume>(t),
+        ],
+    )
+    .print_rows("chan_prime_sieve", 1, "");
+    println!();
+}
+
 criterion_group!(
     benches,
     bench_ping_pong,
@@ -585,6 +723,13 @@ criterion_group!(
 );
 
 fn main() {
+    // The paired table runs unless criterion is only listing, or a filter names other rows.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    let wanted = filters.is_empty() || filters.iter().any(|f| "paired".contains(f.as_str()));
+    if wanted && !args.iter().any(|a| a == "--list") {
+        report_paired();
+    }
     benches();
     Criterion::default().configure_from_args().final_summary();
 }

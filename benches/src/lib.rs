@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
 
+pub mod paired;
+
 /// A multi-thread runtime as the benches drive it: the handful of operations tokio's scheduler
 /// benches use, named after what they do rather than after either runtime's spelling.
 pub trait BenchRuntime: Sized + 'static {
