@@ -27,7 +27,11 @@
 //! allocator, one fresh process per pair (it re-runs itself with `GORT_BENCH_ALLOC_RSS` set),
 //! and prints them as a table.
 //!
-//! Run with `cargo bench -p gort-benches --bench alloc` (`-- peak_rss` for the RSS table alone).
+//! Then it runs every workload in paired rounds (the four allocators in turn, round after round:
+//! see `gort_benches::paired`) and prints the median ratio of the rounds as a table.
+//!
+//! Run with `cargo bench -p gort-benches --bench alloc` (`-- peak_rss` for the RSS table alone,
+//! `-- paired` for the paired table alone).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -37,6 +41,7 @@ use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group};
+use gort_benches::paired::{self, Contender, Paired};
 
 /// An allocator as the workloads call it: a `GlobalAlloc` unit struct with a name.
 trait BenchAlloc: GlobalAlloc + Send + Sync + 'static {
@@ -407,6 +412,39 @@ fn report_rss() {
     );
 }
 
+// ---- paired rounds ----
+
+/// Rounds of the paired table.
+const ROUNDS: usize = 31;
+
+/// `W` in paired rounds with the four allocators, `iters` iterations per sample.
+fn paired_rows<W: Workload>(iters: u64) {
+    fn contender<'a, W: Workload, A: BenchAlloc>(iters: u64) -> Contender<'a> {
+        Contender::new(A::NAME, move || W::once::<A>(iters))
+    }
+    paired::run(
+        ROUNDS,
+        &mut [
+            contender::<W, gort::alloc::GortAlloc>(iters),
+            contender::<W, mimalloc::MiMalloc>(iters),
+            contender::<W, tikv_jemallocator::Jemalloc>(iters),
+            contender::<W, System>(iters),
+        ],
+    )
+    .print_rows(W::NAME, iters, "");
+}
+
+/// Every workload in paired rounds, samples of about 20 ms, printed as a table (times per
+/// iteration, as criterion's).
+fn report_paired() {
+    Paired::print_header("Allocators", ROUNDS);
+    paired_rows::<Churn>(200);
+    paired_rows::<Larson>(80);
+    paired_rows::<Xmalloc>(80);
+    paired_rows::<Mixed>(50);
+    println!();
+}
+
 criterion_group!(alloc_benches, benches);
 
 fn main() {
@@ -418,6 +456,9 @@ fn main() {
     let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
     if !listing && (filters.is_empty() || filters.iter().any(|f| "peak_rss".contains(f.as_str()))) {
         report_rss();
+    }
+    if !listing && (filters.is_empty() || filters.iter().any(|f| "paired".contains(f.as_str()))) {
+        report_paired();
     }
     alloc_benches();
     Criterion::default().configure_from_args().final_summary();

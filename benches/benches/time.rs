@@ -6,7 +6,11 @@
 //! which criterion does not report, so this binary prints them as a table before criterion
 //! runs (same process, same machine state, both runtimes interleaved).
 //!
-//! Run with `cargo bench -p gort-benches --bench time`.
+//! The create+cancel rows also run in paired rounds (gort and tokio in turn, round after
+//! round: see `gort_benches::paired`), printed as a table with the median ratio of the rounds.
+//!
+//! Run with `cargo bench -p gort-benches --bench time` (`-- paired` for the paired table
+//! alone).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, criterion_group};
+use gort_benches::paired::{self, Contender, Paired};
 
 const WORKERS: usize = 2;
 const TIMERS: usize = 1_000_000;
@@ -262,6 +267,62 @@ fn report() {
     println!();
 }
 
+/// Rounds of the paired table.
+const ROUNDS: usize = 15;
+
+/// The create+cancel rows in paired rounds, one call of a million timers per sample.
+fn report_paired() {
+    let (g, t) = (gort_rt(), tokio_rt());
+    Paired::print_header("Timers", ROUNDS);
+    let (mut gort_slots, mut tokio_slots) =
+        (Vec::with_capacity(TIMERS), Vec::with_capacity(TIMERS));
+    paired::run(
+        ROUNDS,
+        &mut [
+            Contender::new("gort", || {
+                let start = Instant::now();
+                g.block_on(async {
+                    arm_and_cancel(&mut gort_slots, TIMERS, || {
+                        gort::time::sleep(Duration::from_secs(3600))
+                    })
+                });
+                start.elapsed()
+            }),
+            Contender::new("tokio", || {
+                let start = Instant::now();
+                t.block_on(async {
+                    arm_and_cancel(&mut tokio_slots, TIMERS, || {
+                        tokio::time::sleep(Duration::from_secs(3600))
+                    })
+                });
+                start.elapsed()
+            }),
+        ],
+    )
+    .print_rows("timer_create_cancel_1m", TIMERS as u64, "/timer");
+    paired::run(
+        ROUNDS,
+        &mut [
+            Contender::new("gort", || {
+                let start = Instant::now();
+                g.block_on(async {
+                    arm_and_cancel_each(TIMERS, || gort::time::sleep(Duration::from_secs(3600)))
+                });
+                start.elapsed()
+            }),
+            Contender::new("tokio", || {
+                let start = Instant::now();
+                t.block_on(async {
+                    arm_and_cancel_each(TIMERS, || tokio::time::sleep(Duration::from_secs(3600)))
+                });
+                start.elapsed()
+            }),
+        ],
+    )
+    .print_rows("timer_create_cancel_each_1m", TIMERS as u64, "/timer");
+    println!();
+}
+
 fn main() {
     // `cargo bench --no-run` builds; `cargo bench` runs the report, then criterion.
     // The report runs unless criterion is only listing, or a filter names other workloads.
@@ -271,8 +332,12 @@ fn main() {
         || filters
             .iter()
             .any(|f| "sleep_10ms_100k ticker_1ms_1s".contains(f.as_str()));
-    if wanted && !args.iter().any(|a| a == "--list") {
+    let listing = args.iter().any(|a| a == "--list");
+    if wanted && !listing {
         report();
+    }
+    if !listing && (filters.is_empty() || filters.iter().any(|f| "paired".contains(f.as_str()))) {
+        report_paired();
     }
     benches();
     Criterion::default().configure_from_args().final_summary();

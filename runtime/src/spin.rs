@@ -22,9 +22,20 @@
 //! The back-off is timed, not counted: a spin-loop hint lasts 9 ns on one machine of ours and
 //! about 45 on another, and a fixed count of hints (32 to 95, tuned on the second) made the
 //! 4x4 MPMC bench 1.8 times slower on the first. Its length in hints is measured once per
-//! process, at the first contended lock. The lock is unfair in the short run, as Go's runtime lock and kanal's are. After
-//! eight long rounds the waiter also yields its thread, so a holder that the OS preempted does
-//! not leave a core spinning.
+//! process, at the first contended lock. The lock is unfair in the short run, as Go's runtime
+//! lock and kanal's are.
+//!
+//! After two long rounds (2 to 6 µs of waiting) the waiter sleeps its thread for 50 µs between
+//! looks (plus the kernel's timer slack, 50 µs by default), as Go's runtime lock sleeps its M
+//! and kanal's lock sleeps for a millisecond. A wait that long means the holder is in a long
+//! run, or the OS preempted it: either way the waiting core can do nothing useful, and while it
+//! spins, each look it takes, and each critical section it wins between the holder's, moves the
+//! channel's lines to it and back. Asleep, it lets the holder run alone with its lines in place;
+//! the goroutines queued behind the sleeper stay stealable by other workers. Measured in paired
+//! rounds (one process, alternating): the 4x4 MPMC bench 1.3 times faster than with the
+//! spinning rounds only, and no change on SPSC, ping-pong or the select fan-ins, whose waits
+//! rarely last two rounds. Sleeping after four rounds instead of two gained about half as
+//! much; a back-off that doubles each round instead of sleeping, 1.13 times.
 //!
 //! Under loom the lock is loom's `Mutex`, so the models explore its interleavings.
 //!
@@ -41,13 +52,16 @@ mod imp {
     use std::cell::UnsafeCell;
     use std::ops::{Deref, DerefMut};
     use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::*};
+    use std::time::Duration;
 
     /// Quick looks, one spin-loop hint apart, before the long back-off.
     const SHORT_ROUNDS: u32 = 4;
     /// A long back-off round lasts one to three times this, in spin-loop hints.
     const BACKOFF_MIN_NS: u64 = 1_000;
-    /// Long back-off rounds after which each round also yields the thread.
-    const YIELD_AFTER: u32 = 8;
+    /// Long back-off rounds after which the waiter sleeps its thread between looks.
+    const SLEEP_AFTER: u32 = 2;
+    /// How long it sleeps.
+    const SLEEP: Duration = Duration::from_micros(50);
 
     /// How many spin-loop hints last `BACKOFF_MIN_NS` on this CPU, measured once.
     ///
@@ -108,7 +122,7 @@ mod imp {
             }
         }
 
-        /// Takes the lock, spinning (then yielding the thread) while another holds it.
+        /// Takes the lock, spinning (then sleeping the thread) while another holds it.
         #[inline]
         pub fn lock(&self) -> SpinGuard<'_, T> {
             if self
@@ -151,8 +165,11 @@ mod imp {
                     return;
                 }
                 rounds += 1;
-                if rounds >= YIELD_AFTER {
-                    std::thread::yield_now();
+                if rounds >= SLEEP_AFTER {
+                    std::thread::sleep(SLEEP);
+                    if self.try_acquire() {
+                        return;
+                    }
                 }
             }
         }
