@@ -242,3 +242,57 @@ mod loom_imp {
         }
     }
 }
+
+#[cfg(all(test, not(gort_loom)))]
+mod tests {
+    use super::SpinLock;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// Threads that take the lock in short and in long-held turns (long enough that waiters
+    /// reach the sleeping rounds) never overlap inside it and lose no increment.
+    #[test]
+    fn long_and_short_holders_exclude_each_other() {
+        const THREADS: u64 = 3;
+        const TURNS: u64 = 20_000;
+        let lock = Arc::new(SpinLock::new((0u64, false)));
+        let threads: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let lock = Arc::clone(&lock);
+                std::thread::spawn(move || {
+                    for i in 0..TURNS {
+                        let mut guard = lock.lock();
+                        assert!(!guard.1, "two holders at once");
+                        guard.1 = true;
+                        if i % 2_000 == t {
+                            // Held long enough for every waiter to sleep.
+                            std::thread::sleep(Duration::from_micros(300));
+                        }
+                        guard.0 += 1;
+                        guard.1 = false;
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().expect("a locker panicked");
+        }
+        assert_eq!(lock.lock().0, THREADS * TURNS);
+    }
+
+    /// A waiter whose holder keeps the lock for milliseconds still gets it once it is free.
+    #[test]
+    fn a_sleeping_waiter_takes_the_lock_once_it_is_free() {
+        let lock = Arc::new(SpinLock::new(0u32));
+        let guard = lock.lock();
+        let waiter = {
+            let lock = Arc::clone(&lock);
+            std::thread::spawn(move || *lock.lock() += 1)
+        };
+        std::thread::sleep(Duration::from_millis(5));
+        drop(guard);
+        waiter.join().expect("the waiter panicked");
+        assert_eq!(*lock.lock(), 1);
+        assert!(lock.try_lock().is_some());
+    }
+}
