@@ -639,47 +639,36 @@ fn report_paired() {
     )
     .print_rows("chan_ping_pong", runs as u64 * ROUND_TRIPS, "/round trip");
 
+    // gort first, then the row's own peers, then the runtime-agnostic channels on both runtimes.
     macro_rules! throughput_rows {
         ($name:expr, $producers:expr, $split:ident, [$(($rt:ident, $R:ty, $chan:ty)),*]) => {{
             let runs = 4;
+            macro_rules! c {
+                ($r:ident, $RR:ty, $ch:ty) => {
+                    contender::<_, $ch, _>($r, runs, || {
+                        throughput::<$RR, $ch>($producers, $split::<$ch>)
+                    })
+                };
+            }
             paired::run(
                 ROUNDS,
-                &mut [$(contender::<_, $chan, _>($rt, runs, || {
-                    throughput::<$R, $chan>($producers, $split::<$chan>)
-                })),*],
+                &mut [
+                    c!(g, GortRt, GortChan),
+                    $(c!($rt, $R, $chan),)*
+                    c!(t, TokioRt, AsyncChannel),
+                    c!(t, TokioRt, Flume),
+                    c!(t, TokioRt, Kanal),
+                    c!(g, GortRt, AsyncChannel),
+                    c!(g, GortRt, Flume),
+                    c!(g, GortRt, Kanal),
+                ],
             )
             .print_rows($name, runs as u64 * MESSAGES, "/msg");
         }};
     }
-    throughput_rows!(
-        "chan_spsc",
-        1,
-        one,
-        [
-            (g, GortRt, GortChan),
-            (t, TokioRt, TokioMpsc),
-            (t, TokioRt, AsyncChannel),
-            (t, TokioRt, Flume),
-            (t, TokioRt, Kanal),
-            (g, GortRt, AsyncChannel),
-            (g, GortRt, Flume),
-            (g, GortRt, Kanal)
-        ]
-    );
-    throughput_rows!(
-        "chan_mpmc_4x4",
-        4,
-        four,
-        [
-            (g, GortRt, GortChan),
-            (t, TokioRt, AsyncChannel),
-            (t, TokioRt, Flume),
-            (t, TokioRt, Kanal),
-            (g, GortRt, AsyncChannel),
-            (g, GortRt, Flume),
-            (g, GortRt, Kanal)
-        ]
-    );
+    throughput_rows!("chan_spsc", 1, one, [(t, TokioRt, TokioMpsc)]);
+    // tokio's mpsc has one consumer: not a peer on this row.
+    throughput_rows!("chan_mpmc_4x4", 4, four, []);
 
     for (name, capacity) in [("chan_select_4", None), ("chan_select_4_buf128", Some(128))] {
         let runs = 4;

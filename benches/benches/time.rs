@@ -270,56 +270,50 @@ fn report() {
 /// Rounds of the paired table.
 const ROUNDS: usize = 15;
 
+/// A timer a paired sample arms: one hour, so none fires.
+const HOUR: Duration = Duration::from_secs(3600);
+
+/// One paired row: `gort` and `tokio` each run one sample (a million timers) when called.
+fn paired_row(name: &str, mut gort: impl FnMut(), mut tokio: impl FnMut()) {
+    fn timed(f: &mut impl FnMut()) -> Duration {
+        let start = Instant::now();
+        f();
+        start.elapsed()
+    }
+    paired::run(
+        ROUNDS,
+        &mut [
+            Contender::new("gort", || timed(&mut gort)),
+            Contender::new("tokio", || timed(&mut tokio)),
+        ],
+    )
+    .print_rows(name, TIMERS as u64, "/timer");
+}
+
 /// The create+cancel rows in paired rounds, one call of a million timers per sample.
 fn report_paired() {
     let (g, t) = (gort_rt(), tokio_rt());
     Paired::print_header("Timers", ROUNDS);
     let (mut gort_slots, mut tokio_slots) =
         (Vec::with_capacity(TIMERS), Vec::with_capacity(TIMERS));
-    paired::run(
-        ROUNDS,
-        &mut [
-            Contender::new("gort", || {
-                let start = Instant::now();
-                g.block_on(async {
-                    arm_and_cancel(&mut gort_slots, TIMERS, || {
-                        gort::time::sleep(Duration::from_secs(3600))
-                    })
-                });
-                start.elapsed()
-            }),
-            Contender::new("tokio", || {
-                let start = Instant::now();
-                t.block_on(async {
-                    arm_and_cancel(&mut tokio_slots, TIMERS, || {
-                        tokio::time::sleep(Duration::from_secs(3600))
-                    })
-                });
-                start.elapsed()
-            }),
-        ],
-    )
-    .print_rows("timer_create_cancel_1m", TIMERS as u64, "/timer");
-    paired::run(
-        ROUNDS,
-        &mut [
-            Contender::new("gort", || {
-                let start = Instant::now();
-                g.block_on(async {
-                    arm_and_cancel_each(TIMERS, || gort::time::sleep(Duration::from_secs(3600)))
-                });
-                start.elapsed()
-            }),
-            Contender::new("tokio", || {
-                let start = Instant::now();
-                t.block_on(async {
-                    arm_and_cancel_each(TIMERS, || tokio::time::sleep(Duration::from_secs(3600)))
-                });
-                start.elapsed()
-            }),
-        ],
-    )
-    .print_rows("timer_create_cancel_each_1m", TIMERS as u64, "/timer");
+    paired_row(
+        "timer_create_cancel_1m",
+        || {
+            g.block_on(async {
+                arm_and_cancel(&mut gort_slots, TIMERS, || gort::time::sleep(HOUR))
+            })
+        },
+        || {
+            t.block_on(async {
+                arm_and_cancel(&mut tokio_slots, TIMERS, || tokio::time::sleep(HOUR))
+            })
+        },
+    );
+    paired_row(
+        "timer_create_cancel_each_1m",
+        || g.block_on(async { arm_and_cancel_each(TIMERS, || gort::time::sleep(HOUR)) }),
+        || t.block_on(async { arm_and_cancel_each(TIMERS, || tokio::time::sleep(HOUR)) }),
+    );
     println!();
 }
 
