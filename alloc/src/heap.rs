@@ -26,11 +26,20 @@
 //! Memory that has stayed free for a while goes back to the OS (Go's scavenger, TCMalloc's
 //! `ReleaseAtLeastNPages`, mimalloc's purge delay). Time is cut into epochs of
 //! [`EPOCH_MILLIS`]; each free span remembers the epoch it was freed in. On the first free of a
-//! new epoch, every span that has been free since [`SCAVENGE_AGE`] epochs ago or longer (100
-//! to 150 ms) is released with `MADV_DONTNEED`: it stays mapped, costs no memory, and reads as
-//! zeroes, so its pages need no clearing when handed out again (`needzero` is false). Fresh
-//! arenas count as released until first used, as in Go. [`Heap::release_all`] releases
-//! everything free at once (Go's `debug.FreeOSMemory`).
+//! new epoch, spans that have been free for [`SCAVENGE_AGE`] epochs or longer (a second) are
+//! released with `MADV_DONTNEED`, longest first: they stay mapped, cost no memory, and read as
+//! zeroes, so their pages need no clearing when handed out again (`needzero` is false). It
+//! keeps unreleased as many free pages as a return to the heap's peak use of the last second
+//! would take (`retain.rs`). Fresh arenas count as released until first used, as in Go.
+//! [`Heap::release_all`] releases everything free at once (Go's `debug.FreeOSMemory`).
+//!
+//! The two rules keep a program whose use goes up and down from giving pages back at every
+//! fall and faulting them in again, zeroed by the kernel, at every rise: the age decides which
+//! runs may go (those the program has not touched for a second), the peak how much (never what
+//! the last second's peak needs, wherever the heap happened to place it). With an age of 100
+//! ms and no peak, the allocator bench's 4-thread mixed workload, whose turns come about 250
+//! ms apart between the other allocators' turns, refaulted 8 to 10 MiB per turn: a tenth of
+//! its time, and its whole gap to mimalloc.
 //!
 //! The age is measured in time, not in frees: gort's first scavenger advanced its epoch every
 //! 256 frees, which under a fast churn of large objects released pages a fraction of a
@@ -47,6 +56,7 @@ use crate::arena::{self, os};
 use crate::fixalloc::FixAlloc;
 use crate::loom::{Mutex, lock};
 use crate::pagemap;
+use crate::retain::PeakWindow;
 use crate::sizeclass::{PAGE_SHIFT, PAGE_SIZE};
 use crate::span::{Extent, Span, SpanList, State, pages_to_bytes};
 use std::ptr;
@@ -56,8 +66,8 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
 const FREE_LISTS: usize = 129;
 /// Milliseconds per scavenger epoch.
 const EPOCH_MILLIS: u64 = 50;
-/// Epochs a span must stay free before the scavenger releases it.
-const SCAVENGE_AGE: u64 = 2;
+/// Epochs a span must stay free before the scavenger releases it: a second.
+const SCAVENGE_AGE: u64 = 20;
 
 /// The current scavenger epoch: [`EPOCH_MILLIS`] periods of the monotonic clock. On Linux the
 /// coarse clock (a few milliseconds' resolution, read from the vDSO without touching the
@@ -103,11 +113,15 @@ struct PageHeap {
     id: u32,
     free: [SpanList; FREE_LISTS],
     records: FixAlloc<Span>,
-    /// The epoch of the last free, when the scavenger last ran.
-    epoch: u64,
+    /// Peak use over the last second; its epoch is the one of the last free, when the
+    /// scavenger last ran.
+    window: PeakWindow,
     /// Reads the current epoch ([`epoch_now`]; tests drive their own).
     clock: fn() -> u64,
     released_pages: usize,
+    /// Pages mapped, and pages in spans in use; the rest of the mapped pages are free.
+    mapped_pages: usize,
+    in_use_pages: usize,
 }
 
 /// Numbers the heaps of the process (one in a program; tests build more).
@@ -130,9 +144,11 @@ impl Heap {
                 id: NEXT_HEAP_ID.fetch_add(1, Relaxed),
                 free: [const { SpanList::new() }; FREE_LISTS],
                 records: FixAlloc::new(),
-                epoch: clock(),
+                window: PeakWindow::new(clock()),
                 clock,
                 released_pages: 0,
+                mapped_pages: 0,
+                in_use_pages: 0,
             }),
             mapped: AtomicUsize::new(0),
             released: AtomicUsize::new(0),
@@ -161,7 +177,7 @@ impl Heap {
             // Released and unreleased free runs do not merge; releasing everything lets them
             // merge before the heap grows for want of a long enough run. Only worth it when
             // the free pages could add up to the request.
-            heap.scavenge(self, u64::MAX);
+            heap.scavenge(self, u64::MAX, 0);
             span = heap.find(need);
         }
         if span.is_null() {
@@ -183,8 +199,7 @@ impl Heap {
                 } else {
                     (*span).init_small(class, gc);
                 }
-                self.in_use
-                    .fetch_add(pages_to_bytes((*span).extent().pages), Relaxed);
+                heap.add_in_use(self, (*span).extent().pages);
             }
         }
         span
@@ -200,12 +215,14 @@ impl Heap {
         let mut heap = lock(&self.inner);
         // SAFETY: the caller gives the span up; under the lock we own it.
         let pages = unsafe { (*span).extent().pages };
-        self.in_use.fetch_sub(pages_to_bytes(pages), Relaxed);
+        heap.sub_in_use(self, pages);
         let now = (heap.clock)();
-        if now > heap.epoch {
-            heap.epoch = now;
+        if now > heap.window.epoch() {
+            let in_use = heap.in_use_pages;
+            heap.window.advance(now, in_use);
             if let Some(horizon) = now.checked_sub(SCAVENGE_AGE) {
-                heap.scavenge(self, horizon);
+                let keep = heap.window.keep(in_use);
+                heap.scavenge(self, horizon, keep);
             }
         }
         // SAFETY: as above.
@@ -236,7 +253,7 @@ impl Heap {
             let Some(rest) = heap.new_record(start + pages_to_bytes(pages), old - pages) else {
                 return false;
             };
-            self.in_use.fetch_sub(pages_to_bytes(old - pages), Relaxed);
+            heap.sub_in_use(self, old - pages);
             // SAFETY: the span is the caller's, the new record ours.
             unsafe {
                 let e = (*span).extent_mut();
@@ -276,18 +293,31 @@ impl Heap {
             e.pages = pages;
             e.elem_size = pages_to_bytes(pages);
         }
-        self.in_use.fetch_add(pages_to_bytes(extra), Relaxed);
+        heap.add_in_use(self, extra);
         true
     }
 
     /// Gives every free page back to the OS now.
     pub(crate) fn release_all(&self) {
         let mut heap = lock(&self.inner);
-        heap.scavenge(self, u64::MAX);
+        heap.scavenge(self, u64::MAX, 0);
     }
 }
 
 impl PageHeap {
+    fn add_in_use(&mut self, heap: &Heap, pages: usize) {
+        self.in_use_pages += pages;
+        heap.in_use
+            .store(pages_to_bytes(self.in_use_pages), Relaxed);
+        self.window.note(self.in_use_pages);
+    }
+
+    fn sub_in_use(&mut self, heap: &Heap, pages: usize) {
+        self.in_use_pages -= pages;
+        heap.in_use
+            .store(pages_to_bytes(self.in_use_pages), Relaxed);
+    }
+
     /// Unlinks and returns a free span of at least `pages` pages, or null.
     fn find(&mut self, pages: usize) -> *mut Span {
         for index in list_index(pages)..FREE_LISTS - 1 {
@@ -341,7 +371,9 @@ impl PageHeap {
         let Some(span) = self.new_record(base, got) else {
             return false;
         };
-        heap.mapped.fetch_add(pages_to_bytes(got), Relaxed);
+        self.mapped_pages += got;
+        heap.mapped
+            .store(pages_to_bytes(self.mapped_pages), Relaxed);
         // SAFETY: the record is fresh and ours; fresh arena memory counts as released.
         unsafe {
             (*span).extent_mut().needzero = false;
@@ -455,7 +487,7 @@ impl PageHeap {
         let (start, pages) = unsafe {
             let e = (*span).extent_mut();
             e.state = State::Free;
-            e.free_epoch = self.epoch;
+            e.free_epoch = self.window.epoch();
             (e.start, e.pages)
         };
         pagemap::set(start, 1, span);
@@ -533,16 +565,27 @@ impl PageHeap {
         }
     }
 
-    /// Releases every unreleased free span freed at or before epoch `horizon`, and merges it
-    /// with its released neighbours.
-    fn scavenge(&mut self, heap: &Heap, horizon: u64) {
+    /// Releases unreleased free spans freed at or before epoch `horizon`, the longest first,
+    /// until at most `keep` unreleased free pages are left (or none of those spans), and merges
+    /// each with its released neighbours.
+    fn scavenge(&mut self, heap: &Heap, horizon: u64, keep: usize) {
+        let free = self.mapped_pages - self.in_use_pages;
+        debug_assert!(free >= self.released_pages);
+        let mut excess = (free - self.released_pages).saturating_sub(keep);
         let mut chosen = SpanList::new();
-        for list in &mut self.free {
+        for list in self.free.iter_mut().rev() {
+            if excess == 0 {
+                break;
+            }
             // SAFETY: spans on our lists are ours under the lock; `chosen` is ours.
             unsafe {
                 list.move_where(&mut chosen, |span| {
                     let e = (*span).extent();
-                    !e.released && e.free_epoch <= horizon
+                    let pick = excess > 0 && !e.released && e.free_epoch <= horizon;
+                    if pick {
+                        excess = excess.saturating_sub(e.pages);
+                    }
+                    pick
                 })
             };
         }
@@ -629,7 +672,7 @@ mod tests {
     }
 
     #[test]
-    fn spans_free_for_two_epochs_are_released_by_the_scavenger() {
+    fn spans_free_for_a_second_are_released_by_the_scavenger() {
         static NOW: AtomicU64 = AtomicU64::new(10);
         let heap = Heap::with_clock(|| NOW.load(Relaxed));
         let old = heap.alloc(4, PAGE_SIZE, 0, false);
@@ -659,6 +702,39 @@ mod tests {
         assert!(!released(), "the scavenger runs on a free");
         churn();
         assert!(released(), "long-free pages go back to the OS");
+    }
+
+    #[test]
+    fn pages_used_within_the_last_second_stay_unreleased_until_it_passes() {
+        use crate::retain::WINDOW;
+        static NOW: AtomicU64 = AtomicU64::new(10);
+        let heap = Heap::with_clock(|| NOW.load(Relaxed));
+        // One-page spans freed one per epoch, front first (never next to `big`): each free
+        // reads the clock and runs the scavenger.
+        let ticks: Vec<_> = (0..WINDOW + 2)
+            .map(|_| heap.alloc(1, PAGE_SIZE, 0, false))
+            .collect();
+        let big = heap.alloc(64, PAGE_SIZE, 0, false);
+        // SAFETY: dropped here: use falls from its peak by 64 pages.
+        unsafe { heap.free(big) };
+        let before = heap.released.load(Relaxed);
+        for (age, tick) in (1..WINDOW as u64).zip(&ticks) {
+            NOW.store(10 + age, Relaxed);
+            // SAFETY: dropped here.
+            unsafe { heap.free(*tick) };
+            assert_eq!(
+                heap.released.load(Relaxed),
+                before,
+                "released {age} epochs after the peak, within the window"
+            );
+        }
+        NOW.store(10 + WINDOW as u64, Relaxed);
+        // SAFETY: dropped here.
+        unsafe { heap.free(ticks[WINDOW]) };
+        assert!(
+            heap.released.load(Relaxed) >= before + pages_to_bytes(64),
+            "once the peak has left the window, the pages beyond today's use go back"
+        );
     }
 
     #[test]

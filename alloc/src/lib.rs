@@ -155,6 +155,7 @@ mod loom_alloc;
 mod owned;
 mod pagemap;
 mod remote;
+mod retain;
 mod sizeclass;
 mod span;
 mod stats;
