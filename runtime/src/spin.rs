@@ -102,6 +102,10 @@ mod imp {
     }
 
     /// A spin lock around a `T`.
+    ///
+    /// `repr(C)`: the lock word comes first, so the value's first fields share its cache line
+    /// (a channel keeps there what every operation writes, see `gort-sync`'s `chan/state.rs`).
+    #[repr(C)]
     pub struct SpinLock<T> {
         locked: AtomicBool,
         value: UnsafeCell<T>,

@@ -30,6 +30,15 @@ use std::task::Waker;
 /// `cap` of an unbounded channel.
 pub(crate) const UNBOUNDED: usize = usize::MAX;
 
+/// A channel, laid out so that what every operation writes, the lock word and the buffer's
+/// head and length, shares one cache line with the wait queues' heads, which every operation
+/// reads: `Chan` starts on a line, the lock word comes first (`SpinLock` is `repr(C)`), then
+/// `State` in its declared order (`repr(C)`). `closed` and `cap`, read by every send but
+/// written once, fall on the next line, where they stay shared between the cores. Laid out by
+/// the compiler, the lock word and the buffer fell on two lines, which the cores of a producer
+/// and a consumer passed back and forth at every message: SPSC went from 0.95-1.04 to
+/// 0.92-0.96 of kanal's time in alternating paired runs.
+#[repr(C, align(64))]
 pub(crate) struct Chan<T> {
     state: SpinLock<State<T>>,
     pub(crate) cap: usize,
@@ -37,6 +46,7 @@ pub(crate) struct Chan<T> {
     pub(crate) receivers: AtomicUsize,
 }
 
+#[repr(C)]
 pub(crate) struct State<T> {
     buf: VecDeque<T>,
     pub(crate) recvq: WaitList<T>,
@@ -44,6 +54,15 @@ pub(crate) struct State<T> {
     pub(crate) closed: bool,
     cap: usize,
 }
+
+// The layout above: the lock word at 0 and the state from 8, so the head of `sendq`, the
+// last of the hot fields, ends by byte 64.
+#[cfg(all(target_pointer_width = "64", not(gort_loom)))]
+const _: () = {
+    assert!(std::mem::offset_of!(Chan<u64>, state) == 0);
+    assert!(8 + std::mem::offset_of!(State<u64>, sendq) + 8 <= 64);
+    assert!(std::mem::align_of::<Chan<u64>>() == 64);
+};
 
 impl<T> Chan<T> {
     pub(crate) fn new(cap: usize) -> Chan<T> {

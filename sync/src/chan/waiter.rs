@@ -112,6 +112,9 @@ impl<T> Waiter<T> {
 }
 
 /// A FIFO of parked waiters.
+///
+/// `repr(C)`: the head first, on the channel's hot cache line (see `state.rs`).
+#[repr(C)]
 pub(crate) struct WaitList<T> {
     head: Option<NonNull<Waiter<T>>>,
     tail: Option<NonNull<Waiter<T>>>,
