@@ -54,12 +54,26 @@ type TokioRt = tokio::runtime::Runtime;
 /// A channel of `u64` as the workloads drive it: make one, send, receive. Either half may be
 /// cloned where the workload needs it; the channel closes when the last sender is dropped (and,
 /// for the sieve's teardown, a send fails once every receiver is gone).
+///
+/// `send` and `recv` return the channel's own futures, which the workloads await as they are,
+/// as a program awaits them; `sent` and `received` read their outputs afterwards. The impls'
+/// methods are `#[inline]`: a trait method of a non-generic impl is otherwise a call from
+/// the generic workload in another codegen unit (gort's SPSC through the workload's shape in
+/// a probe: 8.9 ns per message without, 8.4 with, 7.4 awaiting the channel in plain code). A wrapper
+/// future that maps the output is the bench's code, not the channel's, and it weighs on
+/// channels unequally: an `async fn` adapter's `poll` was left out of line (a call per
+/// message), and an adapter whose `poll` always inlines still cost gort's SPSC and MPMC rows
+/// 5 to 7% in a probe (7.2 -> 7.7 and 8.2 -> 8.7 ns per message).
 trait BenchChan: 'static {
     /// The channel's name: the first half of the function name inside each group.
     const NAME: &'static str;
 
     type Tx: Clone + Send + Sync + 'static;
     type Rx: Send + 'static;
+    /// The output of the channel's send future.
+    type Sent;
+    /// The output of its receive future.
+    type Received;
 
     /// The closest this channel has to Go's unbuffered channel (see the module docs).
     fn unbuffered() -> (Self::Tx, Self::Rx);
@@ -67,48 +81,17 @@ trait BenchChan: 'static {
     /// A channel with room for `cap` values.
     fn bounded(cap: usize) -> (Self::Tx, Self::Rx);
 
-    /// Sends `v`, waiting for room; false if the channel is closed.
-    fn send(tx: &Self::Tx, v: u64) -> impl Future<Output = bool> + Send;
+    /// The channel's future that sends `v`, waiting for room.
+    fn send(tx: &Self::Tx, v: u64) -> impl Future<Output = Self::Sent> + Send;
 
-    /// Receives a value, waiting for one; `None` once the channel is closed and drained.
-    fn recv(rx: &mut Self::Rx) -> impl Future<Output = Option<u64>> + Send;
-}
+    /// Whether a send went through: false if the channel was closed.
+    fn sent(out: Self::Sent) -> bool;
 
-pin_project_lite::pin_project! {
-    /// A channel's future with its output mapped, the adapter every `BenchChan` method returns.
-    ///
-    /// Its `poll` is always inlined, so the adapter adds no call of its own: each channel's
-    /// future inlines into the workload's loop as far as the channel's own code lets it, as
-    /// when a program awaits the channel directly. An `async fn` adapter's `poll` is a function
-    /// of its own, which the compiler left out of line in this binary (a call per message; a
-    /// probe awaiting gort's channel directly ran the SPSC and MPMC rows about 1.4 times
-    /// faster than this bench did through such adapters).
-    struct Mapped<F, M> {
-        #[pin]
-        fut: F,
-        map: M,
-    }
-}
+    /// The channel's future that receives a value, waiting for one.
+    fn recv(rx: &mut Self::Rx) -> impl Future<Output = Self::Received> + Send;
 
-impl<F, M> Mapped<F, M> {
-    fn new(fut: F, map: M) -> Mapped<F, M> {
-        Mapped { fut, map }
-    }
-}
-
-impl<F: Future, M: FnMut(F::Output) -> T, T> Future for Mapped<F, M> {
-    type Output = T;
-
-    #[inline(always)]
-    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<T> {
-        let this = self.project();
-        this.fut.poll(cx).map(this.map)
-    }
-}
-
-/// Whether a send went through.
-fn sent<E>(r: Result<(), E>) -> bool {
-    r.is_ok()
+    /// The value received; `None` once the channel is closed and drained.
+    fn received(out: Self::Received) -> Option<u64>;
 }
 
 /// gort's channel: `bounded(0)` is a rendezvous.
@@ -118,6 +101,8 @@ impl BenchChan for GortChan {
     const NAME: &'static str = "gort";
     type Tx = gort::chan::Sender<u64>;
     type Rx = gort::chan::Receiver<u64>;
+    type Sent = Result<(), gort::chan::SendError<u64>>;
+    type Received = Option<u64>;
 
     fn unbuffered() -> (Self::Tx, Self::Rx) {
         gort::chan::bounded(0)
@@ -127,12 +112,24 @@ impl BenchChan for GortChan {
         gort::chan::bounded(cap)
     }
 
-    fn send(tx: &Self::Tx, v: u64) -> impl Future<Output = bool> + Send {
-        Mapped::new(tx.send(v), sent)
+    #[inline]
+    fn send(tx: &Self::Tx, v: u64) -> impl Future<Output = Self::Sent> + Send {
+        tx.send(v)
     }
 
-    fn recv(rx: &mut Self::Rx) -> impl Future<Output = Option<u64>> + Send {
+    #[inline]
+    fn sent(out: Self::Sent) -> bool {
+        out.is_ok()
+    }
+
+    #[inline]
+    fn recv(rx: &mut Self::Rx) -> impl Future<Output = Self::Received> + Send {
         rx.recv()
+    }
+
+    #[inline]
+    fn received(out: Self::Received) -> Option<u64> {
+        out
     }
 }
 
@@ -143,6 +140,8 @@ impl BenchChan for TokioMpsc {
     const NAME: &'static str = "tokio_mpsc";
     type Tx = tokio::sync::mpsc::Sender<u64>;
     type Rx = tokio::sync::mpsc::Receiver<u64>;
+    type Sent = Result<(), tokio::sync::mpsc::error::SendError<u64>>;
+    type Received = Option<u64>;
 
     fn unbuffered() -> (Self::Tx, Self::Rx) {
         tokio::sync::mpsc::channel(1)
@@ -152,12 +151,24 @@ impl BenchChan for TokioMpsc {
         tokio::sync::mpsc::channel(cap)
     }
 
-    fn send(tx: &Self::Tx, v: u64) -> impl Future<Output = bool> + Send {
-        Mapped::new(tx.send(v), sent)
+    #[inline]
+    fn send(tx: &Self::Tx, v: u64) -> impl Future<Output = Self::Sent> + Send {
+        tx.send(v)
     }
 
-    fn recv(rx: &mut Self::Rx) -> impl Future<Output = Option<u64>> + Send {
+    #[inline]
+    fn sent(out: Self::Sent) -> bool {
+        out.is_ok()
+    }
+
+    #[inline]
+    fn recv(rx: &mut Self::Rx) -> impl Future<Output = Self::Received> + Send {
         rx.recv()
+    }
+
+    #[inline]
+    fn received(out: Self::Received) -> Option<u64> {
+        out
     }
 }
 
@@ -168,6 +179,8 @@ impl BenchChan for AsyncChannel {
     const NAME: &'static str = "async_channel";
     type Tx = async_channel::Sender<u64>;
     type Rx = async_channel::Receiver<u64>;
+    type Sent = Result<(), async_channel::SendError<u64>>;
+    type Received = Result<u64, async_channel::RecvError>;
 
     fn unbuffered() -> (Self::Tx, Self::Rx) {
         async_channel::bounded(1)
@@ -177,12 +190,24 @@ impl BenchChan for AsyncChannel {
         async_channel::bounded(cap)
     }
 
-    fn send(tx: &Self::Tx, v: u64) -> impl Future<Output = bool> + Send {
-        Mapped::new(tx.send(v), sent)
+    #[inline]
+    fn send(tx: &Self::Tx, v: u64) -> impl Future<Output = Self::Sent> + Send {
+        tx.send(v)
     }
 
-    fn recv(rx: &mut Self::Rx) -> impl Future<Output = Option<u64>> + Send {
-        Mapped::new(rx.recv(), Result::ok)
+    #[inline]
+    fn sent(out: Self::Sent) -> bool {
+        out.is_ok()
+    }
+
+    #[inline]
+    fn recv(rx: &mut Self::Rx) -> impl Future<Output = Self::Received> + Send {
+        rx.recv()
+    }
+
+    #[inline]
+    fn received(out: Self::Received) -> Option<u64> {
+        out.ok()
     }
 }
 
@@ -193,6 +218,8 @@ impl BenchChan for Flume {
     const NAME: &'static str = "flume";
     type Tx = flume::Sender<u64>;
     type Rx = flume::Receiver<u64>;
+    type Sent = Result<(), flume::SendError<u64>>;
+    type Received = Result<u64, flume::RecvError>;
 
     fn unbuffered() -> (Self::Tx, Self::Rx) {
         flume::bounded(0)
@@ -202,12 +229,24 @@ impl BenchChan for Flume {
         flume::bounded(cap)
     }
 
-    fn send(tx: &Self::Tx, v: u64) -> impl Future<Output = bool> + Send {
-        Mapped::new(tx.send_async(v), sent)
+    #[inline]
+    fn send(tx: &Self::Tx, v: u64) -> impl Future<Output = Self::Sent> + Send {
+        tx.send_async(v)
     }
 
-    fn recv(rx: &mut Self::Rx) -> impl Future<Output = Option<u64>> + Send {
-        Mapped::new(rx.recv_async(), Result::ok)
+    #[inline]
+    fn sent(out: Self::Sent) -> bool {
+        out.is_ok()
+    }
+
+    #[inline]
+    fn recv(rx: &mut Self::Rx) -> impl Future<Output = Self::Received> + Send {
+        rx.recv_async()
+    }
+
+    #[inline]
+    fn received(out: Self::Received) -> Option<u64> {
+        out.ok()
     }
 }
 
@@ -218,6 +257,8 @@ impl BenchChan for Kanal {
     const NAME: &'static str = "kanal";
     type Tx = kanal::AsyncSender<u64>;
     type Rx = kanal::AsyncReceiver<u64>;
+    type Sent = Result<(), kanal::SendError>;
+    type Received = Result<u64, kanal::ReceiveError>;
 
     fn unbuffered() -> (Self::Tx, Self::Rx) {
         kanal::bounded_async(0)
@@ -227,12 +268,24 @@ impl BenchChan for Kanal {
         kanal::bounded_async(cap)
     }
 
-    fn send(tx: &Self::Tx, v: u64) -> impl Future<Output = bool> + Send {
-        Mapped::new(tx.send(v), sent)
+    #[inline]
+    fn send(tx: &Self::Tx, v: u64) -> impl Future<Output = Self::Sent> + Send {
+        tx.send(v)
     }
 
-    fn recv(rx: &mut Self::Rx) -> impl Future<Output = Option<u64>> + Send {
-        Mapped::new(rx.recv(), Result::ok)
+    #[inline]
+    fn sent(out: Self::Sent) -> bool {
+        out.is_ok()
+    }
+
+    #[inline]
+    fn recv(rx: &mut Self::Rx) -> impl Future<Output = Self::Received> + Send {
+        rx.recv()
+    }
+
+    #[inline]
+    fn received(out: Self::Received) -> Option<u64> {
+        out.ok()
     }
 }
 
@@ -272,14 +325,14 @@ async fn ping_pong<R: BenchRuntime, C: BenchChan>(round_trips: u64) {
     let (ping_tx, mut ping_rx) = C::unbuffered();
     let (pong_tx, mut pong_rx) = C::unbuffered();
     let ponger = R::spawn(async move {
-        while let Some(v) = C::recv(&mut ping_rx).await {
-            assert!(C::send(&pong_tx, v + 1).await, "pong closed");
+        while let Some(v) = C::received(C::recv(&mut ping_rx).await) {
+            assert!(C::sent(C::send(&pong_tx, v + 1).await), "pong closed");
         }
     });
     let mut v = 0;
     for _ in 0..round_trips {
-        assert!(C::send(&ping_tx, v).await, "ping closed");
-        v = C::recv(&mut pong_rx).await.expect("pong closed");
+        assert!(C::sent(C::send(&ping_tx, v).await), "ping closed");
+        v = C::received(C::recv(&mut pong_rx).await).expect("pong closed");
     }
     drop(ping_tx); // Go's `close(ping)`: the ponger's loop ends.
     ponger.await.expect("the ponger panicked");
@@ -319,7 +372,7 @@ async fn throughput<R: BenchRuntime, C: BenchChan>(producers: u64, split: fn(C::
             let tx = tx.clone();
             R::spawn(async move {
                 for i in 0..per_producer {
-                    assert!(C::send(&tx, i).await, "closed while sending");
+                    assert!(C::sent(C::send(&tx, i).await), "closed while sending");
                 }
             })
         })
@@ -330,7 +383,7 @@ async fn throughput<R: BenchRuntime, C: BenchChan>(producers: u64, split: fn(C::
         .map(|mut rx| {
             R::spawn(async move {
                 let mut sum = 0u64;
-                while let Some(v) = C::recv(&mut rx).await {
+                while let Some(v) = C::received(C::recv(&mut rx).await) {
                     sum += v;
                 }
                 sum
@@ -492,7 +545,7 @@ async fn select_fanin<R: BenchRuntime, C: BenchSelect>(capacity: Option<usize>) 
             rxs.push(rx);
             R::spawn(async move {
                 for _ in 0..PER_PRODUCER {
-                    assert!(C::send(&tx, 1).await, "closed while sending");
+                    assert!(C::sent(C::send(&tx, 1).await), "closed while sending");
                 }
                 // Kept open, as Go's are: a closed channel would make its arm ready.
                 tx
@@ -544,14 +597,14 @@ async fn sieve<R: BenchRuntime, C: BenchChan>(primes: usize) -> (u64, Duration) 
         let stop = stop.clone();
         R::spawn(async move {
             let mut i = 2;
-            while !stop.load(Relaxed) && C::send(&tx, i).await {
+            while !stop.load(Relaxed) && C::sent(C::send(&tx, i).await) {
                 i += 1;
             }
         })
     };
     let mut last = 0;
     for _ in 0..primes {
-        let prime = C::recv(&mut ch).await.expect("the chain closed early");
+        let prime = C::received(C::recv(&mut ch).await).expect("the chain closed early");
         last = prime;
         let (next_tx, next_rx) = C::unbuffered();
         drop(R::spawn(filter::<C>(ch, next_tx, prime)));
@@ -560,15 +613,15 @@ async fn sieve<R: BenchRuntime, C: BenchChan>(primes: usize) -> (u64, Duration) 
     let elapsed = start.elapsed();
 
     stop.store(true, Relaxed);
-    while C::recv(&mut ch).await.is_some() {}
+    while C::received(C::recv(&mut ch).await).is_some() {}
     generator.await.expect("the generator panicked");
     (last, elapsed)
 }
 
 /// One link of the sieve: passes on what `prime` does not divide, until `input` closes.
 async fn filter<C: BenchChan>(mut input: C::Rx, out: C::Tx, prime: u64) {
-    while let Some(v) = C::recv(&mut input).await {
-        if v % prime != 0 && !C::send(&out, v).await {
+    while let Some(v) = C::received(C::recv(&mut input).await) {
+        if v % prime != 0 && !C::sent(C::send(&out, v).await) {
             return;
         }
     }
