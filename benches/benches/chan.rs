@@ -56,7 +56,7 @@ type TokioRt = tokio::runtime::Runtime;
 /// for the sieve's teardown, a send fails once every receiver is gone).
 ///
 /// `send` and `recv` return the channel's own futures, which the workloads await as they are,
-/// as a program awaits them; `sent` and `received` read their outputs afterwards. The impls'
+/// as a program awaits them, and read their outputs afterwards. The impls'
 /// methods are `#[inline]`: a trait method of a non-generic impl is otherwise a call from
 /// the generic workload in another codegen unit (gort's SPSC through the workload's shape in
 /// a probe: 8.9 ns per message without, 8.4 with, 7.4 awaiting the channel in plain code). A wrapper
@@ -71,9 +71,9 @@ trait BenchChan: 'static {
     type Tx: Clone + Send + Sync + 'static;
     type Rx: Send + 'static;
     /// The output of the channel's send future.
-    type Sent;
+    type Sent: SendOutcome;
     /// The output of its receive future.
-    type Received;
+    type Received: RecvOutcome;
 
     /// The closest this channel has to Go's unbuffered channel (see the module docs).
     fn unbuffered() -> (Self::Tx, Self::Rx);
@@ -84,14 +84,56 @@ trait BenchChan: 'static {
     /// The channel's future that sends `v`, waiting for room.
     fn send(tx: &Self::Tx, v: u64) -> impl Future<Output = Self::Sent> + Send;
 
-    /// Whether a send went through: false if the channel was closed.
-    fn sent(out: Self::Sent) -> bool;
-
     /// The channel's future that receives a value, waiting for one.
     fn recv(rx: &mut Self::Rx) -> impl Future<Output = Self::Received> + Send;
+}
 
+/// A channel's `send` and `recv`: the futures of its methods `$send(v)` and `$recv()`.
+macro_rules! send_and_recv {
+    ($send:ident, $recv:ident) => {
+        #[inline]
+        fn send(tx: &Self::Tx, v: u64) -> impl Future<Output = Self::Sent> + Send {
+            tx.$send(v)
+        }
+
+        #[inline]
+        fn recv(rx: &mut Self::Rx) -> impl Future<Output = Self::Received> + Send {
+            rx.$recv()
+        }
+    };
+}
+
+/// A send future's output.
+trait SendOutcome {
+    /// Whether the value went through: false if the channel was closed.
+    fn went_through(self) -> bool;
+}
+
+impl<E> SendOutcome for Result<(), E> {
+    #[inline]
+    fn went_through(self) -> bool {
+        self.is_ok()
+    }
+}
+
+/// A receive future's output.
+trait RecvOutcome {
     /// The value received; `None` once the channel is closed and drained.
-    fn received(out: Self::Received) -> Option<u64>;
+    fn value(self) -> Option<u64>;
+}
+
+impl RecvOutcome for Option<u64> {
+    #[inline]
+    fn value(self) -> Option<u64> {
+        self
+    }
+}
+
+impl<E> RecvOutcome for Result<u64, E> {
+    #[inline]
+    fn value(self) -> Option<u64> {
+        self.ok()
+    }
 }
 
 /// gort's channel: `bounded(0)` is a rendezvous.
@@ -112,25 +154,7 @@ impl BenchChan for GortChan {
         gort::chan::bounded(cap)
     }
 
-    #[inline]
-    fn send(tx: &Self::Tx, v: u64) -> impl Future<Output = Self::Sent> + Send {
-        tx.send(v)
-    }
-
-    #[inline]
-    fn sent(out: Self::Sent) -> bool {
-        out.is_ok()
-    }
-
-    #[inline]
-    fn recv(rx: &mut Self::Rx) -> impl Future<Output = Self::Received> + Send {
-        rx.recv()
-    }
-
-    #[inline]
-    fn received(out: Self::Received) -> Option<u64> {
-        out
-    }
+    send_and_recv!(send, recv);
 }
 
 /// tokio's `mpsc`: one consumer, no capacity 0.
@@ -151,25 +175,7 @@ impl BenchChan for TokioMpsc {
         tokio::sync::mpsc::channel(cap)
     }
 
-    #[inline]
-    fn send(tx: &Self::Tx, v: u64) -> impl Future<Output = Self::Sent> + Send {
-        tx.send(v)
-    }
-
-    #[inline]
-    fn sent(out: Self::Sent) -> bool {
-        out.is_ok()
-    }
-
-    #[inline]
-    fn recv(rx: &mut Self::Rx) -> impl Future<Output = Self::Received> + Send {
-        rx.recv()
-    }
-
-    #[inline]
-    fn received(out: Self::Received) -> Option<u64> {
-        out
-    }
+    send_and_recv!(send, recv);
 }
 
 /// async-channel (smol's): MPMC, no capacity 0.
@@ -190,25 +196,7 @@ impl BenchChan for AsyncChannel {
         async_channel::bounded(cap)
     }
 
-    #[inline]
-    fn send(tx: &Self::Tx, v: u64) -> impl Future<Output = Self::Sent> + Send {
-        tx.send(v)
-    }
-
-    #[inline]
-    fn sent(out: Self::Sent) -> bool {
-        out.is_ok()
-    }
-
-    #[inline]
-    fn recv(rx: &mut Self::Rx) -> impl Future<Output = Self::Received> + Send {
-        rx.recv()
-    }
-
-    #[inline]
-    fn received(out: Self::Received) -> Option<u64> {
-        out.ok()
-    }
+    send_and_recv!(send, recv);
 }
 
 /// flume's async API: MPMC, `bounded(0)` is a rendezvous.
@@ -229,25 +217,7 @@ impl BenchChan for Flume {
         flume::bounded(cap)
     }
 
-    #[inline]
-    fn send(tx: &Self::Tx, v: u64) -> impl Future<Output = Self::Sent> + Send {
-        tx.send_async(v)
-    }
-
-    #[inline]
-    fn sent(out: Self::Sent) -> bool {
-        out.is_ok()
-    }
-
-    #[inline]
-    fn recv(rx: &mut Self::Rx) -> impl Future<Output = Self::Received> + Send {
-        rx.recv_async()
-    }
-
-    #[inline]
-    fn received(out: Self::Received) -> Option<u64> {
-        out.ok()
-    }
+    send_and_recv!(send_async, recv_async);
 }
 
 /// kanal's async API: MPMC, `bounded_async(0)` is a rendezvous.
@@ -268,25 +238,7 @@ impl BenchChan for Kanal {
         kanal::bounded_async(cap)
     }
 
-    #[inline]
-    fn send(tx: &Self::Tx, v: u64) -> impl Future<Output = Self::Sent> + Send {
-        tx.send(v)
-    }
-
-    #[inline]
-    fn sent(out: Self::Sent) -> bool {
-        out.is_ok()
-    }
-
-    #[inline]
-    fn recv(rx: &mut Self::Rx) -> impl Future<Output = Self::Received> + Send {
-        rx.recv()
-    }
-
-    #[inline]
-    fn received(out: Self::Received) -> Option<u64> {
-        out.ok()
-    }
+    send_and_recv!(send, recv);
 }
 
 /// The function name of channel `C` on runtime `R` inside a group.
@@ -325,14 +277,14 @@ async fn ping_pong<R: BenchRuntime, C: BenchChan>(round_trips: u64) {
     let (ping_tx, mut ping_rx) = C::unbuffered();
     let (pong_tx, mut pong_rx) = C::unbuffered();
     let ponger = R::spawn(async move {
-        while let Some(v) = C::received(C::recv(&mut ping_rx).await) {
-            assert!(C::sent(C::send(&pong_tx, v + 1).await), "pong closed");
+        while let Some(v) = C::recv(&mut ping_rx).await.value() {
+            assert!(C::send(&pong_tx, v + 1).await.went_through(), "pong closed");
         }
     });
     let mut v = 0;
     for _ in 0..round_trips {
-        assert!(C::sent(C::send(&ping_tx, v).await), "ping closed");
-        v = C::received(C::recv(&mut pong_rx).await).expect("pong closed");
+        assert!(C::send(&ping_tx, v).await.went_through(), "ping closed");
+        v = C::recv(&mut pong_rx).await.value().expect("pong closed");
     }
     drop(ping_tx); // Go's `close(ping)`: the ponger's loop ends.
     ponger.await.expect("the ponger panicked");
@@ -372,7 +324,7 @@ async fn throughput<R: BenchRuntime, C: BenchChan>(producers: u64, split: fn(C::
             let tx = tx.clone();
             R::spawn(async move {
                 for i in 0..per_producer {
-                    assert!(C::sent(C::send(&tx, i).await), "closed while sending");
+                    assert!(C::send(&tx, i).await.went_through(), "closed while sending");
                 }
             })
         })
@@ -383,7 +335,7 @@ async fn throughput<R: BenchRuntime, C: BenchChan>(producers: u64, split: fn(C::
         .map(|mut rx| {
             R::spawn(async move {
                 let mut sum = 0u64;
-                while let Some(v) = C::received(C::recv(&mut rx).await) {
+                while let Some(v) = C::recv(&mut rx).await.value() {
                     sum += v;
                 }
                 sum
@@ -545,7 +497,7 @@ async fn select_fanin<R: BenchRuntime, C: BenchSelect>(capacity: Option<usize>) 
             rxs.push(rx);
             R::spawn(async move {
                 for _ in 0..PER_PRODUCER {
-                    assert!(C::sent(C::send(&tx, 1).await), "closed while sending");
+                    assert!(C::send(&tx, 1).await.went_through(), "closed while sending");
                 }
                 // Kept open, as Go's are: a closed channel would make its arm ready.
                 tx
@@ -597,14 +549,17 @@ async fn sieve<R: BenchRuntime, C: BenchChan>(primes: usize) -> (u64, Duration) 
         let stop = stop.clone();
         R::spawn(async move {
             let mut i = 2;
-            while !stop.load(Relaxed) && C::sent(C::send(&tx, i).await) {
+            while !stop.load(Relaxed) && C::send(&tx, i).await.went_through() {
                 i += 1;
             }
         })
     };
     let mut last = 0;
     for _ in 0..primes {
-        let prime = C::received(C::recv(&mut ch).await).expect("the chain closed early");
+        let prime = C::recv(&mut ch)
+            .await
+            .value()
+            .expect("the chain closed early");
         last = prime;
         let (next_tx, next_rx) = C::unbuffered();
         drop(R::spawn(filter::<C>(ch, next_tx, prime)));
@@ -613,15 +568,15 @@ async fn sieve<R: BenchRuntime, C: BenchChan>(primes: usize) -> (u64, Duration) 
     let elapsed = start.elapsed();
 
     stop.store(true, Relaxed);
-    while C::received(C::recv(&mut ch).await).is_some() {}
+    while C::recv(&mut ch).await.value().is_some() {}
     generator.await.expect("the generator panicked");
     (last, elapsed)
 }
 
 /// One link of the sieve: passes on what `prime` does not divide, until `input` closes.
 async fn filter<C: BenchChan>(mut input: C::Rx, out: C::Tx, prime: u64) {
-    while let Some(v) = C::received(C::recv(&mut input).await) {
-        if v % prime != 0 && !C::sent(C::send(&out, v).await) {
+    while let Some(v) = C::recv(&mut input).await.value() {
+        if v % prime != 0 && !C::send(&out, v).await.went_through() {
             return;
         }
     }
