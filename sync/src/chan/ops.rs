@@ -144,11 +144,20 @@ fn cancel_parked_recv<T>(chan: &Chan<T>, waiter: NonNull<Waiter<T>>) {
 }
 
 /// The future of [`Receiver::recv`](super::Receiver::recv).
+///
+/// `repr(C)` with `parked` first, away from the waiter node, which stays uninitialised until
+/// the receive parks: next to it, the compiler may fill the node's bytes with zeros to merge
+/// them with `parked = false` into one wide store, 80 bytes written per receive for nothing.
+/// It did so wherever the future was made by a function of the caller's and then moved into
+/// an `async` block's state (a helper that returns `rx.recv()`, a trait method): gort's SPSC
+/// ran 8.3 to 8.9 ns per message that way against 7.3 awaiting `rx.recv()` in place, and with
+/// this order 7.3 to 7.5 either way.
 #[must_use = "futures do nothing unless awaited"]
+#[repr(C)]
 pub struct Recv<'a, T> {
+    pub(crate) parked: bool,
     pub(crate) chan: &'a Chan<T>,
     pub(crate) waiter: Waiter<T>,
-    pub(crate) parked: bool,
 }
 
 impl<T> Future for Recv<'_, T> {
@@ -180,12 +189,15 @@ impl<T> fmt::Debug for Recv<'_, T> {
 }
 
 /// The future of [`Sender::send`](super::Sender::send).
+///
+/// `repr(C)` with `parked` first, for the reason given at [`Recv`].
 #[must_use = "futures do nothing unless awaited"]
+#[repr(C)]
 pub struct SendFut<'a, T> {
+    pub(crate) parked: bool,
     pub(crate) chan: &'a Chan<T>,
     pub(crate) value: Option<T>,
     pub(crate) waiter: Waiter<T>,
-    pub(crate) parked: bool,
 }
 
 impl<T> Future for SendFut<'_, T> {
