@@ -39,6 +39,7 @@ pub(crate) fn with_handle<R>(f: impl FnOnce(&Arc<Shared>) -> R) -> Option<R> {
 
 /// Runs `f` with the current runtime's handle and, if this thread is one of its workers, that
 /// worker: one thread-local access for both.
+#[inline]
 pub(crate) fn with_handle_and_worker<R>(
     f: impl FnOnce(&Arc<Shared>, Option<&Worker>) -> R,
 ) -> Option<R> {
@@ -56,6 +57,7 @@ pub(crate) fn with_handle_and_worker<R>(
 
 /// Gives a timer's reference to its runtime back to this thread's worker, which stocks it if
 /// it belongs to its runtime (see `scheduler/lend.rs`); drops it otherwise.
+#[inline]
 pub(crate) fn return_handle(handle: Lent<Shared>) {
     let rest = with_worker(|worker| match worker {
         Some(worker) => worker.take_back_handle(handle),
@@ -65,6 +67,7 @@ pub(crate) fn return_handle(handle: Lent<Shared>) {
 }
 
 /// Runs `f` with the worker this thread is running, if it is one.
+#[inline]
 pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&Worker>) -> R) -> R {
     let worker = CONTEXT
         .try_with(|cx| cx.worker.get())

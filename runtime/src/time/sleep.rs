@@ -256,7 +256,11 @@ impl Drop for TimerEntry {
 ///     assert!(start.elapsed() >= Duration::from_millis(20));
 /// });
 /// ```
+// `#[inline]`, as is `Sleep::poll`: called from another crate, each is otherwise a call
+// that returns the 64-byte future through memory. A million timers armed and cancelled
+// in one poll: 44.8-45.0 -> 43.0-43.1 ms (the destructor inlined as well was slower).
 #[track_caller]
+#[inline]
 pub fn sleep(d: Duration) -> Sleep {
     Sleep {
         entry: TimerEntry::after(current_handle("sleep"), d),
@@ -278,6 +282,7 @@ pub fn sleep(d: Duration) -> Sleep {
 /// });
 /// ```
 #[track_caller]
+#[inline]
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         entry: TimerEntry::at(current_handle("sleep_until"), deadline),
@@ -354,6 +359,7 @@ impl Sleep {
 impl Future for Sleep {
     type Output = ();
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let progress = std::task::ready!(coop::poll_proceed(cx));
         let ready = self.entry().poll_elapsed(cx);
