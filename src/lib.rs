@@ -17,7 +17,7 @@
 //! ```
 //!
 //! This crate only re-exports: the runtime lives in `gort-runtime`, the attribute macros in
-//! `gort-macros`, the allocator in `gort-alloc`.
+//! `gort-macros`, the allocator in `gort-alloc`, the collector in `gort-gc`.
 
 pub use gort_macros::{main, test};
 pub use gort_runtime::{
@@ -57,6 +57,28 @@ pub mod runtime {
 /// ```
 pub mod alloc {
     pub use gort_alloc::*;
+}
+
+/// gort's garbage collector: `Gc<T>` and `GcCell<T>` on a concurrent tri-colour mark-sweep
+/// collector, paced by GOGC, with stop-the-world pauses only for its phase flips.
+///
+/// ```
+/// use gort::gc::{Gc, GcCell, Trace};
+///
+/// #[derive(Trace)]
+/// struct Node {
+///     value: i32,
+///     next: GcCell<Option<Gc<Node>>>,
+/// }
+///
+/// let a = Gc::new(Node { value: 1, next: GcCell::new(None) });
+/// let b = Gc::new(Node { value: 2, next: GcCell::new(Some(a.clone())) });
+/// *a.next.borrow_mut() = Some(b); // a cycle, freed once unreachable
+/// assert_eq!(a.next.borrow().as_ref().unwrap().value, 2);
+/// gort::gc::collect();
+/// ```
+pub mod gc {
+    pub use gort_gc::*;
 }
 
 /// Support for the macros; not a public API.

@@ -20,7 +20,10 @@
 //!    the page heap.
 //!
 //! [`GcSpace::spans`] and [`GcSpan::objects`] enumerate the heap, for a collector that scans
-//! it or a test that audits it.
+//! it or a test that audits it. The space also keeps its spans in an array in the order it took
+//! them ([`GcSpace::span_count`], [`GcSpace::span`]), which only a sweep reorders or shrinks:
+//! a collector can scan it a few spans at a time, letting the space allocate in between, and
+//! still see every span once (the spans it missed are the ones taken meanwhile).
 
 use crate::global::{Global, global};
 use crate::heap::pages_for;
@@ -61,6 +64,8 @@ pub struct GcSpace {
     partial: [SpanList; NUM_CLASSES],
     /// Spans with none, large ones included.
     full: SpanList,
+    /// Every span of the space, in the order taken; a sweep keeps the survivors' order.
+    all: Vec<*mut Span>,
     marking: bool,
 }
 
@@ -103,6 +108,7 @@ impl GcSpace {
             current: [ptr::null_mut(); NUM_CLASSES],
             partial: [const { SpanList::new() }; NUM_CLASSES],
             full: SpanList::new(),
+            all: Vec::new(),
             marking: false,
         }
     }
@@ -133,6 +139,7 @@ impl GcSpace {
                 self.full.push(span);
                 ((*span).start(), (*span).extent().needzero)
             };
+            self.all.push(span);
             (start, !needzero, span)
         } else {
             let (addr, zeroed) = self.alloc_small(global, class)?;
@@ -176,6 +183,7 @@ impl GcSpace {
                 }
                 // SAFETY: fresh from the heap, ours.
                 unsafe { (*next).owner.store(GC_OWNER, Relaxed) };
+                self.all.push(next);
             }
             self.current[class] = next;
         }
@@ -193,6 +201,52 @@ impl GcSpace {
     /// ```
     pub fn set_marking(&mut self, on: bool) {
         self.marking = on;
+    }
+
+    /// Whether new objects are born marked (see [`GcSpace::set_marking`]).
+    ///
+    /// ```
+    /// let mut space = gort_alloc::gc::GcSpace::new();
+    /// assert!(!space.is_marking());
+    /// space.set_marking(true);
+    /// assert!(space.is_marking());
+    /// ```
+    pub fn is_marking(&self) -> bool {
+        self.marking
+    }
+
+    /// How many spans the space holds.
+    ///
+    /// ```
+    /// use std::alloc::Layout;
+    /// let mut space = gort_alloc::gc::GcSpace::new();
+    /// assert_eq!(space.span_count(), 0);
+    /// space.alloc(Layout::new::<u64>()).unwrap();
+    /// space.alloc(Layout::new::<[u8; 1000]>()).unwrap();
+    /// assert_eq!(space.span_count(), 2);
+    /// ```
+    pub fn span_count(&self) -> usize {
+        self.all.len()
+    }
+
+    /// The `index`th span the space took (see the module docs): until the next sweep, a span
+    /// keeps its index and new spans come after the others.
+    ///
+    /// # Panics
+    ///
+    /// If `index >= self.span_count()`.
+    ///
+    /// ```
+    /// use std::alloc::Layout;
+    /// let mut space = gort_alloc::gc::GcSpace::new();
+    /// let object = space.alloc(Layout::new::<u64>()).unwrap();
+    /// assert_eq!(space.span(0).objects().next(), Some(object));
+    /// ```
+    pub fn span(&self, index: usize) -> GcSpan<'_> {
+        GcSpan {
+            span: self.all[index],
+            _space: PhantomData,
+        }
     }
 
     /// Sweeps every span (module docs): calls `dead(object, size)` for each allocated, unmarked
@@ -213,10 +267,15 @@ impl GcSpace {
         assert!(!self.marking, "sweep while marking");
         let mut all = self.take_all();
         let mut stats = SweepStats::default();
-        let global = global().expect("a GcSpace with spans has a heap");
+        let Some(global) = global() else {
+            return stats;
+        };
+        let mut kept = std::mem::take(&mut self.all);
+        kept.clear();
         loop {
             let span = all.pop();
             if span.is_null() {
+                self.all = kept;
                 return stats;
             }
             // SAFETY: the space holds the span exclusively and marking is over.
@@ -232,6 +291,9 @@ impl GcSpace {
                 });
                 stats.live_objects += live;
                 stats.live_bytes += live * size;
+                if live != 0 {
+                    kept.push(span);
+                }
                 if live == 0 {
                     (*span).owner.store(0, Relaxed);
                     global.heap.free(span);
@@ -368,6 +430,44 @@ impl<'a> GcSpan<'a> {
     pub fn elem_size(&self) -> usize {
         // SAFETY: as above.
         unsafe { (*self.span).extent().elem_size }
+    }
+
+    /// The span's allocated objects that are not marked, in address order: the ones a
+    /// collector has not reached yet while it marks, and the dead ones once it is done.
+    ///
+    /// ```
+    /// # use std::alloc::Layout;
+    /// # let mut space = gort_alloc::gc::GcSpace::new();
+    /// let a = space.alloc(Layout::new::<u64>()).unwrap();
+    /// let b = space.alloc(Layout::new::<u64>()).unwrap();
+    /// // SAFETY: a live object.
+    /// unsafe { gort_alloc::gc::find_object(a.as_ptr()) }.unwrap().mark();
+    /// let white: Vec<_> = space.span(0).unmarked_objects().collect();
+    /// assert_eq!(white, vec![b]);
+    /// ```
+    pub fn unmarked_objects(self) -> impl Iterator<Item = NonNull<u8>> + 'a {
+        // SAFETY: the borrowed space keeps the span in use.
+        let e = unsafe { (*self.span).extent() };
+        let span = self.span;
+        (0..e.objects.div_ceil(64)).flat_map(move |word| {
+            // SAFETY: the borrowed space is the span's holder, so the bitmaps keep their
+            // roles; both are atomics, which markers may be setting.
+            let mut white = unsafe {
+                (*span).alloc_bits()[word].load(Relaxed) & !(*span).mark_bits()[word].load(Relaxed)
+            };
+            if (word + 1) * 64 > e.objects {
+                white &= (1u64 << (e.objects % 64)) - 1;
+            }
+            std::iter::from_fn(move || {
+                if white == 0 {
+                    return None;
+                }
+                let index = word * 64 + white.trailing_zeros() as usize;
+                white &= white - 1;
+                // SAFETY: an object address inside the span is never null.
+                Some(unsafe { NonNull::new_unchecked((e.start + index * e.elem_size) as *mut u8) })
+            })
+        })
     }
 
     /// The span's allocated objects, in address order.
@@ -570,6 +670,10 @@ mod tests {
         assert_eq!(swept.live_objects, kept.len());
         let listed: BTreeSet<_> = space.spans().flat_map(GcSpan::objects).collect();
         assert_eq!(listed, kept);
+        let indexed: BTreeSet<_> = (0..space.span_count())
+            .flat_map(|i| space.span(i).objects())
+            .collect();
+        assert_eq!(indexed, kept, "the index lists the same spans");
         let spans = space.spans().count();
         for _ in 0..expected.len() {
             let again = space.alloc(layout).unwrap();

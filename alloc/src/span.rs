@@ -361,7 +361,7 @@ impl Span {
     ///
     /// The caller is the span's holder.
     #[inline]
-    unsafe fn alloc_bits(&self) -> &[AtomicU64; BITMAP_WORDS] {
+    pub(crate) unsafe fn alloc_bits(&self) -> &[AtomicU64; BITMAP_WORDS] {
         &self.bitmaps[self.which.load(Relaxed) as usize]
     }
 

@@ -1,0 +1,373 @@
+//! The collector: one background thread that runs each cycle, and the stop-the-world flips.
+//!
+//! A cycle (Go's `gcStart`, `gcMarkDone`, `gcMarkTermination`, `gcSweep`):
+//!
+//! 1. **Mark start** (stop-the-world): every thread's state turns shading on (root count
+//!    changes and rooting walks shade, `gc.rs`, `cell.rs`) and allocation black (new objects
+//!    are born marked).
+//! 2. **Concurrent mark**: the collector scans each thread's space for white objects with roots
+//!    (`mark.rs`), traces from them, and keeps taking the grey objects threads shade, from the
+//!    pool and from their buffers, until it finds none.
+//! 3. **Mark termination** (stop-the-world): if some thread's buffer or the pool still holds
+//!    grey objects, the world restarts and marking goes on; otherwise shading turns off and the
+//!    set of threads is frozen for this cycle. Allocation stays black until a space is swept.
+//! 4. **Destructors**: every white allocated object is dead. First each one is flagged `DEAD`,
+//!    then their values are dropped, one by one, outside any lock; no memory is freed until
+//!    all of them have run, so a destructor never reads freed memory, and one that reaches
+//!    another dead object through a handle panics (`header.rs`).
+//! 5. **Sweep**: each space swaps its bitmaps and rebuilds its free lists; allocation turns
+//!    white again in it.
+//!
+//! The stop-the-world is not a stop of the threads: it takes every thread's lock
+//! (`local.rs`), which a thread holds only inside a collector operation, so it waits for the
+//! operations in flight and holds off new ones, while the program otherwise runs on. Its
+//! length is each pause reported in `GcStats`.
+//!
+//! Correctness (why no reachable object is freed): at mark termination every object with a
+//! root is marked (it had its root when the scan passed it, or gained it during marking and
+//! was shaded then, or was born black), and no marked object points at a white one: a marked
+//! object was traced, and every edge made after that went through a shading walk (a handle
+//! moving into the heap is shaded, `Gc::new` and the end of a `GcCell` mutable borrow). A
+//! `GcCell` that the marker found mutably borrowed was skipped: its contents were rooted for
+//! the whole borrow, and are shaded when it ends. So every reachable object is marked.
+
+use crate::header::{DEAD, Header};
+use crate::local::{Local, LocalState};
+use crate::lock::Guard;
+use crate::mark::{self, SPANS_PER_TURN, WorkPool, lock};
+use crate::pacer::Pacer;
+use crate::stats::{GcStats, Totals};
+use std::ptr::NonNull;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::Instant;
+
+/// Grey objects an assist traces per call.
+const ASSIST_OBJECTS: usize = 1024;
+
+pub(crate) struct Collector {
+    registry: Mutex<Registry>,
+    pub(crate) work: WorkPool,
+    pub(crate) pacer: Pacer,
+    /// Between mark start and mark termination.
+    marking: AtomicBool,
+    /// Threads assisting the marker right now (each may hold grey objects outside the pool).
+    assists: AtomicUsize,
+    control: Mutex<Control>,
+    /// The collector thread waits here for a request.
+    wake: Condvar,
+    /// `collect` waits here for its cycle.
+    done: Condvar,
+    totals: Mutex<Totals>,
+}
+
+/// The threads' states, and the phase a new one starts in.
+struct Registry {
+    locals: Vec<Arc<Local>>,
+    shade: bool,
+    black: bool,
+}
+
+#[derive(Default)]
+struct Control {
+    /// Cycles asked for (counting from the first), and cycles completed.
+    requested: u64,
+    completed: u64,
+    running: bool,
+    started: bool,
+}
+
+pub(crate) fn collector() -> &'static Collector {
+    static COLLECTOR: OnceLock<Collector> = OnceLock::new();
+    COLLECTOR.get_or_init(|| Collector {
+        registry: Mutex::new(Registry {
+            locals: Vec::new(),
+            shade: false,
+            black: false,
+        }),
+        work: WorkPool::new(),
+        pacer: Pacer::new(),
+        marking: AtomicBool::new(false),
+        assists: AtomicUsize::new(0),
+        control: Mutex::new(Control::default()),
+        wake: Condvar::new(),
+        done: Condvar::new(),
+        totals: Mutex::new(Totals::default()),
+    })
+}
+
+impl Collector {
+    /// A new thread state, in the current phase.
+    pub(crate) fn register(&'static self) -> Arc<Local> {
+        let mut registry = lock(&self.registry);
+        let local = Arc::new(Local::new(registry.shade, registry.black));
+        registry.locals.push(local.clone());
+        local
+    }
+
+    /// A thread reports `bytes` of new objects; starts a cycle at the trigger. True if the
+    /// thread should assist the marker: a cycle is marking and the heap has passed its goal.
+    pub(crate) fn allocated(&'static self, bytes: usize) -> bool {
+        if self.marking.load(Relaxed) {
+            self.pacer.allocated(bytes);
+            return self.pacer.heap() > self.pacer.goal();
+        }
+        if self.pacer.allocated(bytes) {
+            let mut control = lock(&self.control);
+            if control.requested == control.completed && !control.running {
+                control.requested += 1;
+                self.start_thread(&mut control);
+                self.wake.notify_one();
+            }
+        }
+        false
+    }
+
+    /// Traces some grey objects for the marker, on a thread that allocates faster than the
+    /// marker marks (Go's mark assist): up to `ASSIST_OBJECTS`, taken from the pool.
+    pub(crate) fn assist(&self) {
+        self.assists.fetch_add(1, SeqCst);
+        let mut stack = Vec::new();
+        let mut budget = ASSIST_OBJECTS;
+        'work: while let Some(packet) = self.work.pop() {
+            stack = packet;
+            while let Some(header) = stack.pop() {
+                // SAFETY: a grey object of this cycle, alive.
+                unsafe { mark::trace(header, &mut stack) };
+                budget -= 1;
+                if budget == 0 {
+                    break 'work;
+                }
+            }
+        }
+        self.work.push(stack);
+        self.assists.fetch_sub(1, SeqCst);
+    }
+
+    /// Runs a full cycle that starts after this call, and returns once it has swept.
+    pub(crate) fn collect(&'static self) {
+        let mut control = lock(&self.control);
+        let target = control.completed + if control.running { 2 } else { 1 };
+        control.requested = control.requested.max(target);
+        self.start_thread(&mut control);
+        self.wake.notify_one();
+        while control.completed < target {
+            control = self
+                .done
+                .wait(control)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
+
+    pub(crate) fn stats(&self) -> GcStats {
+        lock(&self.totals).snapshot(self.pacer.live(), self.pacer.goal())
+    }
+
+    fn start_thread(&'static self, control: &mut Control) {
+        if !control.started {
+            control.started = true;
+            std::thread::Builder::new()
+                .name("gort-gc".into())
+                .spawn(move || self.run())
+                .expect("gort::gc: cannot start the collector thread");
+        }
+    }
+
+    fn run(&'static self) {
+        /// A collector that died would leave every `collect` waiting forever, and the heap
+        /// growing: better to stop the process.
+        struct AbortOnPanic;
+        impl Drop for AbortOnPanic {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    eprintln!("gort::gc: the collector panicked; aborting");
+                    std::process::abort();
+                }
+            }
+        }
+        let _abort = AbortOnPanic;
+        loop {
+            let mut control = lock(&self.control);
+            while control.requested <= control.completed {
+                control = self
+                    .wake
+                    .wait(control)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+            }
+            control.running = true;
+            drop(control);
+            self.cycle();
+            let mut control = lock(&self.control);
+            control.running = false;
+            control.completed += 1;
+            self.done.notify_all();
+        }
+    }
+
+    /// Takes every thread's lock, runs `flip` on the registry and the states, and lets them go;
+    /// records the pause.
+    fn stop_the_world<R>(
+        &self,
+        flip: impl FnOnce(&mut Registry, &mut [Guard<'_, LocalState>]) -> R,
+    ) -> R {
+        let start = Instant::now();
+        let mut registry = lock(&self.registry);
+        let locals = registry.locals.clone();
+        let mut states: Vec<_> = locals.iter().map(|local| local.state.lock()).collect();
+        let result = flip(&mut registry, &mut states);
+        drop(states);
+        drop(registry);
+        lock(&self.totals).pause(start.elapsed());
+        result
+    }
+
+    fn cycle(&self) {
+        // 1. Mark start.
+        let locals = self.stop_the_world(|registry, states| {
+            registry.shade = true;
+            registry.black = true;
+            self.marking.store(true, Relaxed);
+            for state in states {
+                state.shade = true;
+                state.space.set_marking(true);
+            }
+            registry.locals.clone()
+        });
+        // 2. Concurrent mark.
+        let mut stack = Vec::new();
+        for local in &locals {
+            mark::scan_roots(local, &mut stack, &self.work);
+        }
+        // 3. Mark termination, as often as it finds work left.
+        let cycle_locals = loop {
+            self.mark_until_idle(&mut stack);
+            let done = self.stop_the_world(|registry, states| {
+                // An assist that took a packet holds grey objects until it gives back the rest
+                // (it took the packet before this check, or the pool was empty: no thread can
+                // add to the pool while the world is stopped).
+                let mut left = !self.work.is_empty() || self.assists.load(SeqCst) != 0;
+                for state in states.iter_mut() {
+                    if !state.grey.is_empty() {
+                        stack.append(&mut state.grey);
+                        left = true;
+                    }
+                }
+                if left {
+                    return None;
+                }
+                registry.shade = false;
+                registry.black = false;
+                self.marking.store(false, Relaxed);
+                for state in states.iter_mut() {
+                    state.shade = false;
+                }
+                Some(registry.locals.clone())
+            });
+            if let Some(locals) = done {
+                break locals;
+            }
+        };
+        // 4. Destructors, then 5. sweep.
+        let freed = run_destructors(&cycle_locals);
+        let mut live = 0;
+        for local in &cycle_locals {
+            let mut state = local.state.lock();
+            state.space.set_marking(false);
+            let swept = state.space.sweep(|_, _| {});
+            live += swept.live_bytes;
+        }
+        self.pacer.swept(live);
+        self.forget_orphans();
+        let mut totals = lock(&self.totals);
+        totals.cycles += 1;
+        totals.objects_freed += freed;
+    }
+
+    /// Traces until no grey object is left anywhere outside a stop-the-world.
+    fn mark_until_idle(&self, stack: &mut Vec<NonNull<Header>>) {
+        loop {
+            mark::drain(stack, &self.work);
+            if let Some(packet) = self.work.pop() {
+                *stack = packet;
+                continue;
+            }
+            let locals = lock(&self.registry).locals.clone();
+            for local in &locals {
+                stack.append(&mut local.state.lock().grey);
+            }
+            if stack.is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// Drops the states of exited threads whose spaces are empty.
+    fn forget_orphans(&self) {
+        let mut registry = lock(&self.registry);
+        registry.locals.retain(|local| {
+            if !local.orphan.load(Relaxed) {
+                return true;
+            }
+            let state = local.state.lock();
+            state.space.span_count() != 0 || !state.grey.is_empty()
+        });
+    }
+}
+
+/// Flags every dead (white) object of the cycle's spaces, then drops them all; returns how
+/// many there were.
+fn run_destructors(locals: &[Arc<Local>]) -> u64 {
+    let mut freed = 0;
+    each_dead(locals, |dead| {
+        for header in dead {
+            // SAFETY: a dead object: allocated, unreachable, not freed before the sweep.
+            unsafe { header.as_ref() }.roots.fetch_or(DEAD, Relaxed);
+        }
+        freed += dead.len() as u64;
+    });
+    each_dead(locals, |dead| {
+        for &header in dead {
+            // SAFETY: as above; each dead object is dropped once, here, and nobody reaches it
+            // but other destructors, whose handles check `DEAD`.
+            let drop = unsafe { header.as_ref() }.vtable.drop;
+            if let Some(drop) = drop {
+                // A panicking destructor is reported by the panic hook; the others still run.
+                // SAFETY: as above.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
+                    drop(header)
+                }));
+            }
+        }
+    });
+    freed
+}
+
+/// Calls `f` with the dead objects of `locals`, a few spans at a time, outside their locks.
+fn each_dead(locals: &[Arc<Local>], mut f: impl FnMut(&[NonNull<Header>])) {
+    let mut dead = Vec::new();
+    for local in locals {
+        let mut next = 0;
+        loop {
+            let state = local.state.lock();
+            let end = (next + SPANS_PER_TURN).min(state.space.span_count());
+            for index in next..end {
+                dead.extend(
+                    state
+                        .space
+                        .span(index)
+                        .unmarked_objects()
+                        .map(|object| object.cast::<Header>()),
+                );
+            }
+            let done = end == state.space.span_count();
+            drop(state);
+            f(&dead);
+            dead.clear();
+            if done {
+                break;
+            }
+            next = end;
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! Each thread's collector state (Go's `mcache` and `gcWork` of a P, per thread here): the
+//! space it allocates from, its grey buffer, and its allocation count not yet reported.
+//!
+//! Every collector operation of a thread runs under the lock of its `Local`: allocating,
+//! raising a root count, a rooting walk. The collector takes the same lock to scan or sweep
+//! the thread's space a few spans at a time, and takes every thread's lock at once for the
+//! phase flips (`collector.rs`): so each operation sees one phase from start to end (whether
+//! to shade, whether new objects are born black), and a phase flip waits for the operations
+//! in flight instead of racing them. The lock is the thread's own, so outside the flips it is
+//! uncontended: one compare-and-swap and one store per operation.
+//!
+//! A `Local` outlives its thread: at thread exit it is marked an orphan, and the collector
+//! keeps sweeping its space until it is empty, then forgets it. A thread that uses a `Gc`
+//! after its own thread-local state is gone (from another thread-local's destructor) shares
+//! one process-wide `Local`.
+
+use crate::collector::collector;
+use crate::header::Header;
+use crate::lock::Lock;
+use crate::trace::{Tracer, Walk};
+use gort_alloc::gc::GcSpace;
+use std::alloc::{Layout, handle_alloc_error};
+use std::cell::Cell;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
+
+/// Bytes a thread allocates before it reports them to the pacer.
+const REPORT_BYTES: usize = 64 << 10;
+/// Grey objects a thread buffers before it hands them to the collector as one packet.
+pub(crate) const PACKET: usize = 512;
+
+pub(crate) struct Local {
+    pub(crate) state: Lock<LocalState>,
+    /// The thread has exited.
+    pub(crate) orphan: AtomicBool,
+}
+
+pub(crate) struct LocalState {
+    pub(crate) space: GcSpace,
+    /// A collection is marking: objects whose root status changes are shaded.
+    pub(crate) shade: bool,
+    /// Objects this thread shaded, for the collector to trace.
+    pub(crate) grey: Vec<NonNull<Header>>,
+    /// Bytes allocated and not yet reported to the pacer.
+    unreported: usize,
+    /// The pacer asked this thread to assist the marker, once out of the lock.
+    pub(crate) assist: bool,
+}
+
+// SAFETY: the grey buffer's pointers are objects of the collector's heap, valid on any thread.
+unsafe impl Send for LocalState {}
+
+impl Local {
+    pub(crate) fn new(shade: bool, black: bool) -> Local {
+        let mut space = GcSpace::new();
+        space.set_marking(black);
+        Local {
+            state: Lock::new(LocalState {
+                space,
+                shade,
+                grey: Vec::new(),
+                unreported: 0,
+                assist: false,
+            }),
+            orphan: AtomicBool::new(false),
+        }
+    }
+}
+
+impl LocalState {
+    /// A zeroed object for `layout` (aborts if the OS refuses memory, as `Box::new` does).
+    #[inline]
+    pub(crate) fn alloc(&mut self, layout: Layout) -> NonNull<u8> {
+        let Some(object) = self.space.alloc(layout) else {
+            handle_alloc_error(layout)
+        };
+        self.unreported += layout.size();
+        if self.unreported >= REPORT_BYTES {
+            self.assist = collector().allocated(std::mem::take(&mut self.unreported));
+        }
+        object
+    }
+
+    /// A tracer for a rooting walk (`Walk::Root` or `Walk::Unroot`).
+    pub(crate) fn tracer(&mut self, walk: Walk) -> Tracer<'_> {
+        Tracer {
+            walk,
+            shade: self.shade,
+            grey: &mut self.grey,
+        }
+    }
+
+    /// Shades `header`'s object if a collection is marking.
+    #[inline]
+    pub(crate) fn shade(&mut self, header: NonNull<Header>) {
+        if self.shade && crate::mark::mark(header) {
+            self.grey.push(header);
+        }
+    }
+
+    /// Hands a full grey buffer to the collector.
+    #[inline]
+    pub(crate) fn flush_grey(&mut self) {
+        if self.grey.len() >= PACKET {
+            collector().work.push(std::mem::take(&mut self.grey));
+        }
+    }
+}
+
+/// The calling thread's `Local`, registered with the collector at its first use.
+struct Registered(Arc<Local>);
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.0.orphan.store(true, Relaxed);
+    }
+}
+
+thread_local! {
+    static LOCAL: Registered = Registered(collector().register());
+    /// The thread is inside a collector operation (a rooting walk runs `Trace` impls, which
+    /// must not start another).
+    static BUSY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The `Local` of threads whose own is gone.
+fn shared() -> &'static Local {
+    static SHARED: OnceLock<Arc<Local>> = OnceLock::new();
+    SHARED.get_or_init(|| collector().register())
+}
+
+struct Busy;
+
+impl Busy {
+    #[inline]
+    fn enter() -> Busy {
+        if BUSY.replace(true) {
+            reentered();
+        }
+        Busy
+    }
+}
+
+impl Drop for Busy {
+    #[inline]
+    fn drop(&mut self) {
+        BUSY.set(false);
+    }
+}
+
+#[cold]
+fn reentered() -> ! {
+    panic!(
+        "gort::gc: a Trace implementation used a Gc or a GcCell (trace may only call trace \
+         on its fields)"
+    )
+}
+
+/// Runs `f` on the calling thread's state, under its lock.
+#[inline]
+pub(crate) fn with<R>(f: impl FnOnce(&mut LocalState) -> R) -> R {
+    let _busy = Busy::enter();
+    let mut f = Some(f);
+    let mut run = |local: &Local| {
+        let mut state = local.state.lock();
+        (f.take().expect("runs once"))(&mut state)
+    };
+    match LOCAL.try_with(|registered| run(&registered.0)) {
+        Ok(result) => result,
+        Err(_) => run(shared()),
+    }
+}

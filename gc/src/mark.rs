@@ -1,0 +1,128 @@
+//! Marking: shading objects, the pool of grey work, tracing and the root scan.
+//!
+//! An object is shaded by setting its bit in its span's mark bitmap; whoever set the bit (the
+//! atomic OR says who) owns the duty to trace it and pushes it on a grey stack: the marker's
+//! own, or a thread's grey buffer (`local.rs`). Full buffers become packets in the pool, from
+//! which the marker takes work; at mark termination the collector empties every buffer under
+//! the stop-the-world (`collector.rs`).
+//!
+//! The root scan walks every object that was allocated when marking began, a few spans at a
+//! time under the owning thread's lock: an object still white whose root count is not zero is
+//! shaded. Objects allocated since are black and skipped; an object whose count rises after
+//! the scan passed it was shaded by the thread that raised it (see `gc.rs`).
+
+use crate::header::Header;
+use crate::local::{Local, PACKET};
+use crate::trace::{Tracer, Walk};
+use std::ptr::NonNull;
+use std::sync::Mutex;
+
+/// Spans the root scan or the destructor pass visits per turn of a thread's lock.
+pub(crate) const SPANS_PER_TURN: usize = 16;
+
+/// Marks `header`'s object; true if this call marked it (it was white).
+#[inline]
+pub(crate) fn mark(header: NonNull<Header>) -> bool {
+    // SAFETY: handles point only at live objects of the collector's heap, and no sweep runs
+    // while anyone marks (sweeping starts after mark termination).
+    match unsafe { gort_alloc::gc::find_object(header.as_ptr().cast()) } {
+        Some(object) => object.mark(),
+        None => unreachable!("a Gc points outside the collector's heap"),
+    }
+}
+
+/// Traces one grey object: marks its children, pushing the newly marked ones on `stack`.
+///
+/// # Safety
+///
+/// `header` is a live object, marked during the current cycle.
+pub(crate) unsafe fn trace(header: NonNull<Header>, stack: &mut Vec<NonNull<Header>>) {
+    let mut tracer = Tracer {
+        walk: Walk::Mark,
+        shade: true,
+        grey: stack,
+    };
+    // SAFETY: per the contract; the vtable matches the object's type.
+    unsafe { (header.as_ref().vtable.trace)(header, &mut tracer) }
+}
+
+/// Packets of grey objects waiting to be traced.
+pub(crate) struct WorkPool {
+    packets: Mutex<Vec<Vec<NonNull<Header>>>>,
+}
+
+// SAFETY: the pointers are objects of the collector's heap, valid on any thread.
+unsafe impl Send for WorkPool {}
+// SAFETY: as above; the packets are behind a mutex.
+unsafe impl Sync for WorkPool {}
+
+impl WorkPool {
+    pub(crate) const fn new() -> WorkPool {
+        WorkPool {
+            packets: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn push(&self, packet: Vec<NonNull<Header>>) {
+        if !packet.is_empty() {
+            lock(&self.packets).push(packet);
+        }
+    }
+
+    pub(crate) fn pop(&self) -> Option<Vec<NonNull<Header>>> {
+        lock(&self.packets).pop()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        lock(&self.packets).is_empty()
+    }
+}
+
+/// Locks a mutex whose data a panic cannot leave half-updated.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Traces until `stack` is empty, sharing work with the pool when the stack grows long.
+pub(crate) fn drain(stack: &mut Vec<NonNull<Header>>, pool: &WorkPool) -> usize {
+    let mut traced = 0;
+    while let Some(header) = stack.pop() {
+        // SAFETY: everything on a grey stack was marked this cycle and is alive.
+        unsafe { trace(header, stack) };
+        traced += 1;
+        if stack.len() >= 4 * PACKET {
+            pool.push(stack.split_off(stack.len() - PACKET));
+        }
+    }
+    traced
+}
+
+/// Shades every white object of `local`'s space with a root, pushing it on `stack`, and
+/// traces as it goes.
+pub(crate) fn scan_roots(local: &Local, stack: &mut Vec<NonNull<Header>>, pool: &WorkPool) {
+    let mut next = 0;
+    loop {
+        let state = local.state.lock();
+        let end = (next + SPANS_PER_TURN).min(state.space.span_count());
+        for index in next..end {
+            for object in state.space.span(index).unmarked_objects() {
+                let header = object.cast::<Header>();
+                // SAFETY: an allocated object that was white at the start of marking was
+                // initialised before it (the start is a stop-the-world), and objects are freed
+                // only by the sweep, after marking.
+                if unsafe { header.as_ref() }.root_count() > 0 && mark(header) {
+                    stack.push(header);
+                }
+            }
+        }
+        let done = end == state.space.span_count();
+        drop(state);
+        drain(stack, pool);
+        if done {
+            return;
+        }
+        next = end;
+    }
+}
