@@ -34,6 +34,8 @@ use std::marker::PhantomData;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::Ordering::Relaxed;
 
+mod sweep;
+
 /// The `owner` of collector spans: no thread cache has this address, so no thread frees into
 /// them locally.
 const GC_OWNER: usize = 1;
@@ -64,9 +66,14 @@ pub struct GcSpace {
     partial: [SpanList; NUM_CLASSES],
     /// Spans with none, large ones included.
     full: SpanList,
-    /// Every span of the space, in the order taken; a sweep keeps the survivors' order.
+    /// Every span of the space that is not waiting to be swept, in the order taken.
     all: Vec<*mut Span>,
     marking: bool,
+    /// While a sweep is under way: the spans not swept yet, by class (0: large spans).
+    unswept: [SpanList; NUM_CLASSES],
+    unswept_count: usize,
+    /// What the sweep under way found so far.
+    swept: SweepStats,
 }
 
 // SAFETY: the space owns its spans outright; no thread-bound data.
@@ -110,6 +117,9 @@ impl GcSpace {
             full: SpanList::new(),
             all: Vec::new(),
             marking: false,
+            unswept: [const { SpanList::new() }; NUM_CLASSES],
+            unswept_count: 0,
+            swept: SweepStats::default(),
         }
     }
 
@@ -125,6 +135,31 @@ impl GcSpace {
     /// assert_eq!(unsafe { *big.as_ptr().add(99_999) }, 0);
     /// ```
     pub fn alloc(&mut self, layout: Layout) -> Option<NonNull<u8>> {
+        let (object, zeroed) = self.alloc_inner(layout)?;
+        if !zeroed {
+            // SAFETY: the object is ours and at least `layout.size()` bytes.
+            unsafe { ptr::write_bytes(object.as_ptr(), 0, layout.size()) };
+        }
+        Some(object)
+    }
+
+    /// Allocates an object for `layout` without zeroing it, for a collector that writes every
+    /// object before it can read it; `None` if the OS refuses memory.
+    ///
+    /// ```
+    /// use std::alloc::Layout;
+    /// let mut space = gort_alloc::gc::GcSpace::new();
+    /// let object = space.alloc_uninit(Layout::new::<u64>()).unwrap().cast::<u64>();
+    /// // SAFETY: eight bytes of ours.
+    /// unsafe { object.write(7) };
+    /// ```
+    pub fn alloc_uninit(&mut self, layout: Layout) -> Option<NonNull<u8>> {
+        Some(self.alloc_inner(layout)?.0)
+    }
+
+    /// An object for `layout`, and whether it is known to be zero.
+    #[inline]
+    fn alloc_inner(&mut self, layout: Layout) -> Option<(NonNull<u8>, bool)> {
         let global = global()?;
         let size = layout.size().max(1);
         let class = class_of(size, layout.align());
@@ -145,15 +180,11 @@ impl GcSpace {
             let (addr, zeroed) = self.alloc_small(global, class)?;
             (addr, zeroed, self.current[class])
         };
-        if !zeroed {
-            // SAFETY: the object is ours and at least `size` bytes.
-            unsafe { ptr::write_bytes(addr as *mut u8, 0, size) };
-        }
         if self.marking {
             // SAFETY: `span` is one of ours and `addr` one of its objects.
             unsafe { mark_in(span, addr) };
         }
-        NonNull::new(addr as *mut u8)
+        Some((NonNull::new(addr as *mut u8)?, zeroed))
     }
 
     fn alloc_small(&mut self, global: &Global, class: usize) -> Option<(usize, bool)> {
@@ -170,6 +201,9 @@ impl GcSpace {
                 unsafe { self.full.push(span) };
             }
             let mut next = self.partial[class].pop();
+            if next.is_null() && self.unswept_count != 0 {
+                next = self.sweep_for(class);
+            }
             if next.is_null() {
                 next = global.heap.alloc(
                     crate::sizeclass::CLASSES[class].pages as usize,
@@ -249,64 +283,6 @@ impl GcSpace {
         }
     }
 
-    /// Sweeps every span (module docs): calls `dead(object, size)` for each allocated, unmarked
-    /// object, then frees them all, and returns empty spans to the page heap. Marking must be
-    /// over; every mark bit is clear afterwards.
-    ///
-    /// ```
-    /// use std::alloc::Layout;
-    /// let mut space = gort_alloc::gc::GcSpace::new();
-    /// for _ in 0..1000 {
-    ///     space.alloc(Layout::new::<[u8; 48]>()).unwrap();
-    /// }
-    /// let swept = space.sweep(|_, _| {});
-    /// assert_eq!((swept.freed_objects, swept.live_objects), (1000, 0));
-    /// assert_eq!(space.spans().count(), 0);
-    /// ```
-    pub fn sweep(&mut self, mut dead: impl FnMut(NonNull<u8>, usize)) -> SweepStats {
-        assert!(!self.marking, "sweep while marking");
-        let mut all = self.take_all();
-        let mut stats = SweepStats::default();
-        let Some(global) = global() else {
-            return stats;
-        };
-        let mut kept = std::mem::take(&mut self.all);
-        kept.clear();
-        loop {
-            let span = all.pop();
-            if span.is_null() {
-                self.all = kept;
-                return stats;
-            }
-            // SAFETY: the space holds the span exclusively and marking is over.
-            unsafe {
-                let e = (*span).extent();
-                let (start, size, objects, class) = (e.start, e.elem_size, e.objects, e.class);
-                let live = (*span).sweep(|index| {
-                    stats.freed_objects += 1;
-                    dead(
-                        NonNull::new_unchecked((start + index * size) as *mut u8),
-                        size,
-                    );
-                });
-                stats.live_objects += live;
-                stats.live_bytes += live * size;
-                if live != 0 {
-                    kept.push(span);
-                }
-                if live == 0 {
-                    (*span).owner.store(0, Relaxed);
-                    global.heap.free(span);
-                    stats.freed_spans += 1;
-                } else if live == objects || class == 0 {
-                    self.full.push(span);
-                } else {
-                    self.partial[class].push(span);
-                }
-            }
-        }
-    }
-
     /// Unlinks every span of the space onto one list.
     fn take_all(&mut self) -> SpanList {
         let mut all = SpanList::new();
@@ -319,6 +295,10 @@ impl GcSpace {
             move_all(&mut self.partial[class], &mut all);
         }
         move_all(&mut self.full, &mut all);
+        for list in &mut self.unswept {
+            move_all(list, &mut all);
+        }
+        self.unswept_count = 0;
         all
     }
 

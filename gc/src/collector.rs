@@ -15,8 +15,9 @@
 //!    then their values are dropped, one by one, outside any lock; no memory is freed until
 //!    all of them have run, so a destructor never reads freed memory, and one that reaches
 //!    another dead object through a handle panics (`header.rs`).
-//! 5. **Sweep**: each space swaps its bitmaps and rebuilds its free lists; allocation turns
-//!    white again in it.
+//! 5. **Sweep**: allocation turns white again, and each space is swept a few spans at a time
+//!    (and by its own thread when it runs out of swept spans of a class: gort-alloc's lazy
+//!    sweep), each span swapping its bitmaps and rebuilding its free list.
 //!
 //! The stop-the-world is not a stop of the threads: it takes every thread's lock
 //! (`local.rs`), which a thread holds only inside a collector operation, so it waits for the
@@ -270,12 +271,18 @@ impl Collector {
         };
         // 4. Destructors, then 5. sweep.
         let freed = run_destructors(&cycle_locals);
+        for local in &cycle_locals {
+            local.state.lock().space.sweep_begin();
+        }
         let mut live = 0;
         for local in &cycle_locals {
-            let mut state = local.state.lock();
-            state.space.set_marking(false);
-            let swept = state.space.sweep(|_, _| {});
-            live += swept.live_bytes;
+            loop {
+                let mut state = local.state.lock();
+                if state.space.sweep_some(SPANS_PER_TURN, |_, _| {}) {
+                    live += state.space.take_sweep_stats().live_bytes;
+                    break;
+                }
+            }
         }
         self.pacer.swept(live);
         self.forget_orphans();

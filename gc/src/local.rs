@@ -69,10 +69,13 @@ impl Local {
 }
 
 impl LocalState {
-    /// A zeroed object for `layout` (aborts if the OS refuses memory, as `Box::new` does).
+    /// Memory for an object of `layout`, to be written before the operation ends (aborts if
+    /// the OS refuses memory, as `Box::new` does). It need not be zeroed: the collector reads
+    /// an object only after the operation that made it (the lock orders them), or not at all
+    /// while it is black.
     #[inline]
     pub(crate) fn alloc(&mut self, layout: Layout) -> NonNull<u8> {
-        let Some(object) = self.space.alloc(layout) else {
+        let Some(object) = self.space.alloc_uninit(layout) else {
             handle_alloc_error(layout)
         };
         self.unreported += layout.size();
