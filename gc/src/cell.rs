@@ -23,17 +23,23 @@
 //!
 //! The marker takes a marker's read of a cell before tracing its contents. If the cell is
 //! mutably borrowed, the marker skips it: its contents are roots until the borrow ends, and
-//! are shaded then. A `borrow_mut` that finds a marker reading waits for it (the read of one
+//! are shaded then. For that, a borrow takes the writer bit and roots the contents in one
+//! collector operation (under the thread's lock), and unroots them and releases the bit in
+//! another, so no phase flip falls in between. (The loom model of the barrier found both
+//! gaps: with the bit taken before the walk, a whole marking fit between the two, skipping
+//! the cell, and the walk then rooted an object that the sweep would free; with the bit
+//! released after the walk, marking started between the two, and the marker skipped the cell
+//! whose contents were no longer roots.) A `borrow_mut` that finds a marker reading waits for it (the read of one
 //! cell's contents is short); readers and the marker share the cell.
 
 use crate::held::{self, Backoff};
 use crate::local;
+use crate::loom::atomic::Ordering::{Acquire, Relaxed, Release};
+use crate::loom::atomic::{AtomicU64, AtomicUsize};
 use crate::trace::{Trace, Tracer, Walk};
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-use std::sync::atomic::{AtomicU64, AtomicUsize};
 
 const WRITER: usize = 1 << 63;
 const ROOTED: usize = 1 << 62;
@@ -183,9 +189,9 @@ impl<T: Trace + ?Sized> GcCell<T> {
     /// ```
     #[track_caller]
     pub fn borrow_mut(&self) -> GcCellRefMut<'_, T> {
-        let mut flags = self.flags.load(Relaxed);
         let mut backoff = Backoff::default();
         loop {
+            let flags = self.flags.load(Relaxed);
             let me = held::thread_id();
             if flags & WRITER != 0 && self.writer.load(Relaxed) == me
                 || flags & READERS != 0 && held::is_reading(self.address())
@@ -195,35 +201,57 @@ impl<T: Trace + ?Sized> GcCell<T> {
             // Another thread's borrow, or the collector reading the contents (which is quick).
             if flags & (WRITER | READERS | MARKERS) != 0 {
                 backoff.wait();
-                flags = self.flags.load(Relaxed);
                 continue;
             }
-            match self
-                .flags
-                .compare_exchange_weak(flags, flags | WRITER, Acquire, Relaxed)
-            {
-                Ok(_) => {
-                    self.writer.store(me, Relaxed);
-                    break;
-                }
-                Err(now) => flags = now,
+            let rooted = flags & ROOTED == 0;
+            let taken = if rooted {
+                // In the heap: the writer bit and the rooting walk go in one collector
+                // operation, so that no phase flip falls between them (module docs).
+                local::with(|state| {
+                    if !self.take_writer(flags, me) {
+                        return false;
+                    }
+                    let release = ReleaseWriter(self);
+                    // SAFETY: the writer bit gives us the contents.
+                    unsafe { &*self.value.get() }.trace(&mut state.tracer(Walk::Root));
+                    state.flush_grey();
+                    std::mem::forget(release);
+                    true
+                })
+            } else {
+                self.take_writer(flags, me)
+            };
+            if taken {
+                return GcCellRefMut {
+                    cell: self,
+                    rooted,
+                    _not_send: PhantomData,
+                };
             }
         }
-        let mut guard = GcCellRefMut {
-            cell: self,
-            rooted: false,
-            _not_send: PhantomData,
-        };
-        if flags & ROOTED == 0 {
-            // SAFETY: the writer bit gives us the contents.
-            let value = unsafe { &*self.value.get() };
-            local::with(|state| {
-                value.trace(&mut state.tracer(Walk::Root));
-                state.flush_grey();
-            });
-            guard.rooted = true;
+    }
+
+    /// Sets the writer bit if the flags are still `flags`, and records the writer.
+    fn take_writer(&self, flags: usize, me: u64) -> bool {
+        let taken = self
+            .flags
+            .compare_exchange(flags, flags | WRITER, Acquire, Relaxed)
+            .is_ok();
+        if taken {
+            self.writer.store(me, Relaxed);
         }
-        guard
+        taken
+    }
+}
+
+/// Clears a cell's writer bit when dropped (at the end of a mutable borrow, or if its rooting
+/// walk panics).
+struct ReleaseWriter<'a, T: ?Sized>(&'a GcCell<T>);
+
+impl<T: ?Sized> Drop for ReleaseWriter<'_, T> {
+    fn drop(&mut self) {
+        self.0.writer.store(0, Relaxed);
+        self.0.flags.fetch_and(!WRITER, Release);
     }
 }
 
@@ -354,20 +382,14 @@ impl<T: Trace + ?Sized> DerefMut for GcCellRefMut<'_, T> {
 
 impl<T: Trace + ?Sized> Drop for GcCellRefMut<'_, T> {
     fn drop(&mut self) {
-        /// Clears the writer bit even if the walk panics.
-        struct Release<'a>(&'a AtomicUsize, &'a AtomicU64);
-        impl Drop for Release<'_> {
-            fn drop(&mut self) {
-                self.1.store(0, Relaxed);
-                self.0
-                    .fetch_and(!WRITER, std::sync::atomic::Ordering::Release);
-            }
-        }
-        let _release = Release(&self.cell.flags, &self.cell.writer);
+        let release = ReleaseWriter(self.cell);
         if self.rooted {
             // SAFETY: the writer bit still gives us the contents.
             let value = unsafe { &*self.cell.value.get() };
+            // The unrooting walk and the release go in one collector operation, as the
+            // writer bit and the rooting walk did.
             local::with(|state| {
+                let _release = release;
                 value.trace(&mut state.tracer(Walk::Unroot));
                 state.flush_grey();
             });

@@ -230,8 +230,7 @@ impl Collector {
             registry.black = true;
             self.marking.store(true, Relaxed);
             for state in states {
-                state.shade = true;
-                state.space.set_marking(true);
+                state.start_marking();
             }
             registry.locals.clone()
         });
@@ -261,7 +260,7 @@ impl Collector {
                 registry.black = false;
                 self.marking.store(false, Relaxed);
                 for state in states.iter_mut() {
-                    state.shade = false;
+                    state.stop_shading();
                 }
                 Some(registry.locals.clone())
             });

@@ -20,13 +20,13 @@
 
 use crate::header::{DEAD, GcBox, Header, dead_object};
 use crate::local;
+use crate::loom::atomic::Ordering::{Relaxed, Release};
 use crate::trace::{Trace, Tracer, Walk};
 use std::alloc::Layout;
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 use std::num::NonZero;
 use std::ptr::NonNull;
-use std::sync::atomic::Ordering::{Relaxed, Release};
 
 /// The pointer's low bit: the handle is a root.
 const ROOTED: usize = 1;
@@ -90,11 +90,15 @@ impl<T: Trace + Send + 'static> Gc<T> {
             // SAFETY: fresh memory for a `GcBox<T>`, ours; the collector reads it only after
             // this operation (the thread's lock orders them) or once it is marked black.
             unsafe { object.as_ptr().write(GcBox::new(value)) };
+            state.born(object.cast());
             (object, std::mem::take(&mut state.assist))
         });
+        #[cfg(not(gort_loom))]
         if assist {
             crate::collector::collector().assist();
         }
+        #[cfg(gort_loom)]
+        let _ = assist;
         Gc {
             ptr: UnsafeCell::new(object.map_addr(|addr| addr | ROOTED)),
             _owns: PhantomData,
@@ -133,7 +137,7 @@ impl<T: Trace + ?Sized + 'static> Gc<T> {
     }
 
     #[inline]
-    fn header(&self) -> NonNull<Header> {
+    pub(crate) fn header(&self) -> NonNull<Header> {
         self.object().cast()
     }
 

@@ -14,10 +14,10 @@
 //! - The object's colour is not here but in its span's mark bitmap (`gort_alloc::gc`): white
 //!   is unmarked; grey is marked and waiting in some grey buffer; black is marked and traced.
 
+use crate::loom::atomic::AtomicUsize;
+use crate::loom::atomic::Ordering::Relaxed;
 use crate::trace::{Trace, Tracer};
 use std::ptr::NonNull;
-use std::sync::atomic::AtomicUsize;
-use std::sync::atomic::Ordering::Relaxed;
 
 /// The top bit of `roots`: the object is being freed.
 pub(crate) const DEAD: usize = 1 << (usize::BITS - 1);
@@ -34,6 +34,9 @@ pub(crate) struct VTable {
 pub(crate) struct Header {
     pub(crate) vtable: &'static VTable,
     pub(crate) roots: AtomicUsize,
+    /// Under loom the heap is made of boxes, and the colour lives here (`loom.rs`).
+    #[cfg(gort_loom)]
+    pub(crate) marked: crate::loom::atomic::AtomicBool,
 }
 
 /// An object: the header, then the value.
@@ -59,6 +62,8 @@ impl<T: Trace> GcBox<T> {
             header: Header {
                 vtable: Self::VTABLE,
                 roots: AtomicUsize::new(1),
+                #[cfg(gort_loom)]
+                marked: crate::loom::atomic::AtomicBool::new(false),
             },
             value,
         }

@@ -6,13 +6,22 @@
 //! (a short stack: borrows nest). A borrow that conflicts with one held on another thread
 //! waits for it, like a read-write lock.
 
+use crate::loom::thread_local;
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+#[cfg(not(gort_loom))]
 use std::time::Duration;
 
+#[cfg(not(gort_loom))]
 thread_local! {
     static ID: Cell<u64> = const { Cell::new(0) };
     static READING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+#[cfg(gort_loom)]
+thread_local! {
+    static ID: Cell<u64> = Cell::new(0);
+    static READING: RefCell<Vec<usize>> = RefCell::new(Vec::new());
 }
 
 /// The calling thread's id: never 0 (which marks a cell with no writer).
@@ -63,10 +72,11 @@ impl Backoff {
     pub(crate) fn wait(&mut self) {
         self.looks += 1;
         if self.looks < 64 {
-            std::hint::spin_loop();
-        } else if self.looks < 128 {
-            std::thread::yield_now();
+            crate::loom::spin();
+        } else if cfg!(gort_loom) || self.looks < 128 {
+            crate::loom::yield_now();
         } else {
+            #[cfg(not(gort_loom))]
             std::thread::sleep(Duration::from_micros(20));
         }
     }

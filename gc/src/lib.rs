@@ -61,7 +61,12 @@
 //! `Arc` (there is no `Trace` for those, and a hand-written one would let the program move a
 //! handle behind the collector's back: that is the unsound use).
 
+// Under loom the collector thread and the pacer are left out (each model drives the phases
+// itself), and some of what only they use goes unused.
+#![cfg_attr(gort_loom, allow(dead_code))]
+
 mod cell;
+#[cfg(not(gort_loom))]
 mod collector;
 mod gc;
 mod header;
@@ -69,7 +74,13 @@ mod held;
 mod impls;
 mod local;
 mod lock;
+mod loom;
+#[cfg(all(test, gort_loom))]
+mod loom_gc;
+#[cfg(gort_loom)]
+mod loom_space;
 mod mark;
+#[cfg(not(gort_loom))]
 mod pacer;
 mod stats;
 mod trace;
@@ -80,6 +91,7 @@ pub use gort_macros::Trace;
 pub use stats::GcStats;
 pub use trace::{Trace, Tracer};
 
+#[cfg(not(gort_loom))]
 use collector::collector;
 
 /// Runs a full collection and returns once it has swept (Go's `runtime.GC`): every object that
@@ -91,6 +103,7 @@ use collector::collector;
 /// gort_gc::collect();
 /// assert!(gort_gc::stats().objects_freed > before);
 /// ```
+#[cfg(not(gort_loom))]
 pub fn collect() {
     collector().collect();
 }
@@ -103,6 +116,7 @@ pub fn collect() {
 /// let old = gort_gc::set_gc_percent(50);
 /// assert_eq!(gort_gc::set_gc_percent(old), 50);
 /// ```
+#[cfg(not(gort_loom))]
 pub fn set_gc_percent(percent: u32) -> u32 {
     collector().pacer.set_percent(percent)
 }
@@ -114,6 +128,7 @@ pub fn set_gc_percent(percent: u32) -> u32 {
 /// let stats = gort_gc::stats();
 /// assert!(stats.cycles >= 1 && stats.heap_goal >= stats.heap_live);
 /// ```
+#[cfg(not(gort_loom))]
 pub fn stats() -> GcStats {
     collector().stats()
 }

@@ -14,18 +14,20 @@
 //! after its own thread-local state is gone (from another thread-local's destructor) shares
 //! one process-wide `Local`.
 
-use crate::collector::collector;
 use crate::header::Header;
 use crate::lock::Lock;
 use crate::trace::{Tracer, Walk};
-use gort_alloc::gc::GcSpace;
 use std::alloc::{Layout, handle_alloc_error};
-use std::cell::Cell;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::AtomicBool;
+
+#[cfg(gort_loom)]
+pub(crate) use crate::loom_space::Space;
+#[cfg(not(gort_loom))]
+pub(crate) use gort_alloc::gc::GcSpace as Space;
 
 /// Bytes a thread allocates before it reports them to the pacer.
+#[cfg(not(gort_loom))]
 const REPORT_BYTES: usize = 64 << 10;
 /// Grey objects a thread buffers before it hands them to the collector as one packet.
 pub(crate) const PACKET: usize = 512;
@@ -37,7 +39,7 @@ pub(crate) struct Local {
 }
 
 pub(crate) struct LocalState {
-    pub(crate) space: GcSpace,
+    pub(crate) space: Space,
     /// A collection is marking: objects whose root status changes are shaded.
     pub(crate) shade: bool,
     /// Objects this thread shaded, for the collector to trace.
@@ -53,7 +55,7 @@ unsafe impl Send for LocalState {}
 
 impl Local {
     pub(crate) fn new(shade: bool, black: bool) -> Local {
-        let mut space = GcSpace::new();
+        let mut space = Space::new();
         space.set_marking(black);
         Local {
             state: Lock::new(LocalState {
@@ -79,10 +81,33 @@ impl LocalState {
             handle_alloc_error(layout)
         };
         self.unreported += layout.size();
+        #[cfg(not(gort_loom))]
         if self.unreported >= REPORT_BYTES {
-            self.assist = collector().allocated(std::mem::take(&mut self.unreported));
+            let bytes = std::mem::take(&mut self.unreported);
+            self.assist = crate::collector::collector().allocated(bytes);
         }
         object
+    }
+
+    /// The object at `header` was just written: born black while a collection marks. (In
+    /// gort-alloc's spaces, `alloc_uninit` has set its mark bit already.)
+    #[inline]
+    pub(crate) fn born(&mut self, header: NonNull<Header>) {
+        #[cfg(gort_loom)]
+        self.space.born(header);
+        let _ = header;
+    }
+
+    /// Mark start (under the stop-the-world): shading on, allocation black.
+    pub(crate) fn start_marking(&mut self) {
+        self.shade = true;
+        self.space.set_marking(true);
+    }
+
+    /// Mark termination (under the stop-the-world): shading off. Allocation stays black until
+    /// the space's sweep begins.
+    pub(crate) fn stop_shading(&mut self) {
+        self.shade = false;
     }
 
     /// A tracer for a rooting walk (`Walk::Root` or `Walk::Unroot`).
@@ -105,32 +130,86 @@ impl LocalState {
     /// Hands a full grey buffer to the collector.
     #[inline]
     pub(crate) fn flush_grey(&mut self) {
+        #[cfg(not(gort_loom))]
         if self.grey.len() >= PACKET {
-            collector().work.push(std::mem::take(&mut self.grey));
+            crate::collector::collector()
+                .work
+                .push(std::mem::take(&mut self.grey));
         }
     }
 }
 
-/// The calling thread's `Local`, registered with the collector at its first use.
-struct Registered(Arc<Local>);
+#[cfg(not(gort_loom))]
+mod registered {
+    use super::Local;
+    use crate::collector::collector;
+    use std::sync::atomic::Ordering::Relaxed;
+    use std::sync::{Arc, OnceLock};
 
-impl Drop for Registered {
-    fn drop(&mut self) {
-        self.0.orphan.store(true, Relaxed);
+    /// The calling thread's `Local`, registered with the collector at its first use.
+    struct Registered(Arc<Local>);
+
+    impl Drop for Registered {
+        fn drop(&mut self) {
+            self.0.orphan.store(true, Relaxed);
+        }
+    }
+
+    std::thread_local! {
+        static LOCAL: Registered = Registered(collector().register());
+    }
+
+    /// The `Local` of threads whose own is gone.
+    fn shared() -> &'static Local {
+        static SHARED: OnceLock<Arc<Local>> = OnceLock::new();
+        SHARED.get_or_init(|| collector().register())
+    }
+
+    /// Runs `f` on the calling thread's `Local`.
+    #[inline]
+    pub(super) fn with_local<R>(f: impl FnOnce(&Local) -> R) -> R {
+        let mut f = Some(f);
+        match LOCAL.try_with(|registered| (f.take().expect("runs once"))(&registered.0)) {
+            Ok(result) => result,
+            Err(_) => (f.take().expect("runs once"))(shared()),
+        }
     }
 }
 
-thread_local! {
-    static LOCAL: Registered = Registered(collector().register());
-    /// The thread is inside a collector operation (a rooting walk runs `Trace` impls, which
-    /// must not start another).
-    static BUSY: Cell<bool> = const { Cell::new(false) };
+/// Under loom each model gives each of its threads a `Local` ([`enter`]).
+#[cfg(gort_loom)]
+mod registered {
+    use super::Local;
+    use std::cell::RefCell;
+    use std::sync::Arc;
+
+    crate::loom::thread_local! {
+        static LOCAL: RefCell<Option<Arc<Local>>> = RefCell::new(None);
+    }
+
+    /// Makes `local` the calling thread's.
+    pub(crate) fn enter(local: Arc<Local>) {
+        LOCAL.with(|current| *current.borrow_mut() = Some(local));
+    }
+
+    pub(super) fn with_local<R>(f: impl FnOnce(&Local) -> R) -> R {
+        let local = LOCAL.with(|current| current.borrow().clone());
+        f(&local.expect("a loom model enters a Local on each thread"))
+    }
 }
 
-/// The `Local` of threads whose own is gone.
-fn shared() -> &'static Local {
-    static SHARED: OnceLock<Arc<Local>> = OnceLock::new();
-    SHARED.get_or_init(|| collector().register())
+#[cfg(gort_loom)]
+pub(crate) use registered::enter;
+
+// The thread is inside a collector operation (a rooting walk runs `Trace` impls, which must
+// not start another).
+#[cfg(not(gort_loom))]
+std::thread_local! {
+    static BUSY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+#[cfg(gort_loom)]
+loom::thread_local! {
+    static BUSY: std::cell::Cell<bool> = std::cell::Cell::new(false);
 }
 
 struct Busy;
@@ -138,7 +217,7 @@ struct Busy;
 impl Busy {
     #[inline]
     fn enter() -> Busy {
-        if BUSY.replace(true) {
+        if BUSY.with(|busy| busy.replace(true)) {
             reentered();
         }
         Busy
@@ -148,7 +227,7 @@ impl Busy {
 impl Drop for Busy {
     #[inline]
     fn drop(&mut self) {
-        BUSY.set(false);
+        let _ = BUSY.try_with(|busy| busy.set(false));
     }
 }
 
@@ -164,13 +243,5 @@ fn reentered() -> ! {
 #[inline]
 pub(crate) fn with<R>(f: impl FnOnce(&mut LocalState) -> R) -> R {
     let _busy = Busy::enter();
-    let mut f = Some(f);
-    let mut run = |local: &Local| {
-        let mut state = local.state.lock();
-        (f.take().expect("runs once"))(&mut state)
-    };
-    match LOCAL.try_with(|registered| run(&registered.0)) {
-        Ok(result) => result,
-        Err(_) => run(shared()),
-    }
+    registered::with_local(|local| f(&mut local.state.lock()))
 }

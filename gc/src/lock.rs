@@ -6,9 +6,9 @@
 //! contended, and its fast path is one compare-and-swap and one release store. A waiter spins
 //! briefly (the sections are short) and then yields its thread between looks.
 
+use crate::loom::atomic::{AtomicBool, Ordering::*};
 use std::cell::UnsafeCell;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, Ordering::*};
 
 pub(crate) struct Lock<T> {
     locked: AtomicBool,
@@ -58,9 +58,9 @@ impl<T> Lock<T> {
             }
             looks += 1;
             if looks < 64 {
-                std::hint::spin_loop();
+                crate::loom::spin();
             } else {
-                std::thread::yield_now();
+                crate::loom::yield_now();
             }
         }
     }

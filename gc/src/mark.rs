@@ -23,12 +23,27 @@ pub(crate) const SPANS_PER_TURN: usize = 16;
 /// Marks `header`'s object; true if this call marked it (it was white).
 #[inline]
 pub(crate) fn mark(header: NonNull<Header>) -> bool {
+    #[cfg(not(gort_loom))]
     // SAFETY: handles point only at live objects of the collector's heap, and no sweep runs
     // while anyone marks (sweeping starts after mark termination).
     match unsafe { gort_alloc::gc::find_object(header.as_ptr().cast()) } {
         Some(object) => object.mark(),
         None => unreachable!("a Gc points outside the collector's heap"),
     }
+    #[cfg(gort_loom)]
+    // SAFETY: as above.
+    !unsafe { header.as_ref() }
+        .marked
+        .swap(true, crate::loom::atomic::Ordering::Relaxed)
+}
+
+/// Whether `header`'s object is marked.
+#[cfg(gort_loom)]
+pub(crate) fn is_marked(header: NonNull<Header>) -> bool {
+    // SAFETY: a live object.
+    unsafe { header.as_ref() }
+        .marked
+        .load(crate::loom::atomic::Ordering::Relaxed)
 }
 
 /// Traces one grey object: marks its children, pushing the newly marked ones on `stack`.
@@ -44,6 +59,25 @@ pub(crate) unsafe fn trace(header: NonNull<Header>, stack: &mut Vec<NonNull<Head
     };
     // SAFETY: per the contract; the vtable matches the object's type.
     unsafe { (header.as_ref().vtable.trace)(header, &mut tracer) }
+}
+
+/// The root scan under loom: one object per turn of the lock, over the model's heap.
+#[cfg(gort_loom)]
+pub(crate) fn scan_roots(local: &Local, stack: &mut Vec<NonNull<Header>>, pool: &WorkPool) {
+    let mut next = 0;
+    loop {
+        let state = local.state.lock();
+        let Some(&header) = state.space.objects.get(next) else {
+            return;
+        };
+        // SAFETY: objects under loom are never freed.
+        if !is_marked(header) && unsafe { header.as_ref() }.root_count() > 0 && mark(header) {
+            stack.push(header);
+        }
+        drop(state);
+        drain(stack, pool);
+        next += 1;
+    }
 }
 
 /// Packets of grey objects waiting to be traced.
@@ -101,6 +135,7 @@ pub(crate) fn drain(stack: &mut Vec<NonNull<Header>>, pool: &WorkPool) -> usize 
 
 /// Shades every white object of `local`'s space with a root, pushing it on `stack`, and
 /// traces as it goes.
+#[cfg(not(gort_loom))]
 pub(crate) fn scan_roots(local: &Local, stack: &mut Vec<NonNull<Header>>, pool: &WorkPool) {
     let mut next = 0;
     loop {
