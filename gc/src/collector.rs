@@ -215,7 +215,10 @@ impl Collector {
         let start = Instant::now();
         let mut registry = lock(&self.registry);
         let locals = registry.locals.clone();
-        let mut states: Vec<_> = locals.iter().map(|local| local.state.lock()).collect();
+        let mut states: Vec<_> = locals
+            .iter()
+            .map(|local| local.state.lock_collector())
+            .collect();
         let result = flip(&mut registry, &mut states);
         drop(states);
         drop(registry);
@@ -271,12 +274,12 @@ impl Collector {
         // 4. Destructors, then 5. sweep.
         let freed = run_destructors(&cycle_locals);
         for local in &cycle_locals {
-            local.state.lock().space.sweep_begin();
+            local.state.lock_collector().space.sweep_begin();
         }
         let mut live = 0;
         for local in &cycle_locals {
             loop {
-                let mut state = local.state.lock();
+                let mut state = local.state.lock_collector();
                 if state.space.sweep_some(SPANS_PER_TURN, |_, _| {}) {
                     live += state.space.take_sweep_stats().live_bytes;
                     break;
@@ -300,7 +303,7 @@ impl Collector {
             }
             let locals = lock(&self.registry).locals.clone();
             for local in &locals {
-                stack.append(&mut local.state.lock().grey);
+                stack.append(&mut local.state.lock_collector().grey);
             }
             if stack.is_empty() {
                 return;
@@ -315,7 +318,7 @@ impl Collector {
             if !local.orphan.load(Relaxed) {
                 return true;
             }
-            let state = local.state.lock();
+            let state = local.state.lock_collector();
             state.space.span_count() != 0 || !state.grey.is_empty()
         });
     }
@@ -355,7 +358,7 @@ fn each_dead(locals: &[Arc<Local>], mut f: impl FnMut(&[NonNull<Header>])) {
     for local in locals {
         let mut next = 0;
         loop {
-            let state = local.state.lock();
+            let state = local.state.lock_collector();
             let end = (next + SPANS_PER_TURN).min(state.space.span_count());
             for index in next..end {
                 dead.extend(

@@ -49,7 +49,10 @@ fn stop_the_world<R>(
     locals: &[Arc<Local>],
     flip: impl FnOnce(&mut [Guard<'_, LocalState>]) -> R,
 ) -> R {
-    let mut states: Vec<_> = locals.iter().map(|local| local.state.lock()).collect();
+    let mut states: Vec<_> = locals
+        .iter()
+        .map(|local| local.state.lock_collector())
+        .collect();
     flip(&mut states)
 }
 

@@ -66,7 +66,7 @@ pub(crate) unsafe fn trace(header: NonNull<Header>, stack: &mut Vec<NonNull<Head
 pub(crate) fn scan_roots(local: &Local, stack: &mut Vec<NonNull<Header>>, pool: &WorkPool) {
     let mut next = 0;
     loop {
-        let state = local.state.lock();
+        let state = local.state.lock_collector();
         let Some(&header) = state.space.objects.get(next) else {
             return;
         };
@@ -139,7 +139,7 @@ pub(crate) fn drain(stack: &mut Vec<NonNull<Header>>, pool: &WorkPool) -> usize 
 pub(crate) fn scan_roots(local: &Local, stack: &mut Vec<NonNull<Header>>, pool: &WorkPool) {
     let mut next = 0;
     loop {
-        let state = local.state.lock();
+        let state = local.state.lock_collector();
         let end = (next + SPANS_PER_TURN).min(state.space.span_count());
         for index in next..end {
             for object in state.space.span(index).unmarked_objects() {
