@@ -32,7 +32,7 @@ use crate::span::{Span, SpanList, State};
 use std::alloc::Layout;
 use std::marker::PhantomData;
 use std::ptr::{self, NonNull};
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::Ordering::{Acquire, Relaxed};
 
 mod sweep;
 
@@ -64,13 +64,15 @@ pub struct GcSpace {
     current: [*mut Span; NUM_CLASSES],
     /// Spans with free objects, by class.
     partial: [SpanList; NUM_CLASSES],
-    /// Spans with none, large ones included.
-    full: SpanList,
+    /// Spans with none, by class (0: large spans).
+    full: [SpanList; NUM_CLASSES],
     /// Every span of the space that is not waiting to be swept, in the order taken.
     all: Vec<*mut Span>,
     marking: bool,
-    /// While a sweep is under way: the spans not swept yet, by class (0: large spans).
-    unswept: [SpanList; NUM_CLASSES],
+    /// While a sweep is under way: the spans not swept yet, by class (0: large spans), those
+    /// that had free objects and those that had none.
+    unswept_partial: [SpanList; NUM_CLASSES],
+    unswept_full: [SpanList; NUM_CLASSES],
     unswept_count: usize,
     /// What the sweep under way found so far.
     swept: SweepStats,
@@ -114,10 +116,11 @@ impl GcSpace {
         GcSpace {
             current: [ptr::null_mut(); NUM_CLASSES],
             partial: [const { SpanList::new() }; NUM_CLASSES],
-            full: SpanList::new(),
+            full: [const { SpanList::new() }; NUM_CLASSES],
             all: Vec::new(),
             marking: false,
-            unswept: [const { SpanList::new() }; NUM_CLASSES],
+            unswept_partial: [const { SpanList::new() }; NUM_CLASSES],
+            unswept_full: [const { SpanList::new() }; NUM_CLASSES],
             unswept_count: 0,
             swept: SweepStats::default(),
         }
@@ -171,7 +174,7 @@ impl GcSpace {
             // SAFETY: fresh from the heap, ours.
             let (start, needzero) = unsafe {
                 (*span).owner.store(GC_OWNER, Relaxed);
-                self.full.push(span);
+                self.full[0].push(span);
                 ((*span).start(), (*span).extent().needzero)
             };
             self.all.push(span);
@@ -184,6 +187,13 @@ impl GcSpace {
             // SAFETY: `span` is one of ours and `addr` one of its objects.
             unsafe { mark_in(span, addr) };
         }
+        if class != 0 {
+            // After the mark bit: a marker that sees the object allocated sees it black, and
+            // does not read it (see `GcSpan::unmarked_objects`). A large object's bit was set
+            // with its span, which no marker of this cycle scans (see `GcSpace::span`).
+            // SAFETY: `span` is ours, `addr` one of its objects.
+            unsafe { (*span).record_allocation(addr) };
+        }
         Some((NonNull::new(addr as *mut u8)?, zeroed))
     }
 
@@ -193,12 +203,10 @@ impl GcSpace {
             if !span.is_null() {
                 // SAFETY: the space holds its spans; the collector keeps allocation bits.
                 if let Some(found) = unsafe { (*span).alloc_object() } {
-                    // SAFETY: as above; `found` is one of the span's objects.
-                    unsafe { (*span).record_allocation(found.0) };
                     return Some(found);
                 }
                 // SAFETY: exhausted; it goes on `full` until the next sweep.
-                unsafe { self.full.push(span) };
+                unsafe { self.full[class].push(span) };
             }
             let mut next = self.partial[class].pop();
             if next.is_null() && self.unswept_count != 0 {
@@ -283,6 +291,23 @@ impl GcSpace {
         }
     }
 
+    /// The `index`th span by address (see [`RawGcSpan`]), to read while the space allocates.
+    ///
+    /// # Panics
+    ///
+    /// If `index >= self.span_count()`.
+    ///
+    /// ```
+    /// use std::alloc::Layout;
+    /// let mut space = gort_alloc::gc::GcSpace::new();
+    /// space.alloc(Layout::new::<u64>()).unwrap();
+    /// let raw = space.raw_span(0);
+    /// assert_eq!(raw, space.raw_span(0));
+    /// ```
+    pub fn raw_span(&self, index: usize) -> RawGcSpan {
+        RawGcSpan(self.all[index])
+    }
+
     /// Unlinks every span of the space onto one list.
     fn take_all(&mut self) -> SpanList {
         let mut all = SpanList::new();
@@ -294,8 +319,12 @@ impl GcSpace {
             }
             move_all(&mut self.partial[class], &mut all);
         }
-        move_all(&mut self.full, &mut all);
-        for list in &mut self.unswept {
+        for list in self
+            .full
+            .iter_mut()
+            .chain(&mut self.unswept_partial)
+            .chain(&mut self.unswept_full)
+        {
             move_all(list, &mut all);
         }
         self.unswept_count = 0;
@@ -312,7 +341,7 @@ impl GcSpace {
     /// assert_eq!(objects, vec![a]);
     /// ```
     pub fn spans(&self) -> impl Iterator<Item = GcSpan<'_>> {
-        let lists = self.partial.iter().chain(std::iter::once(&self.full));
+        let lists = self.partial.iter().chain(&self.full);
         let listed = lists.flat_map(|list| {
             let mut span = list.first();
             std::iter::from_fn(move || {
@@ -426,28 +455,8 @@ impl<'a> GcSpan<'a> {
     /// assert_eq!(white, vec![b]);
     /// ```
     pub fn unmarked_objects(self) -> impl Iterator<Item = NonNull<u8>> + 'a {
-        // SAFETY: the borrowed space keeps the span in use.
-        let e = unsafe { (*self.span).extent() };
-        let span = self.span;
-        (0..e.objects.div_ceil(64)).flat_map(move |word| {
-            // SAFETY: the borrowed space is the span's holder, so the bitmaps keep their
-            // roles; both are atomics, which markers may be setting.
-            let mut white = unsafe {
-                (*span).alloc_bits()[word].load(Relaxed) & !(*span).mark_bits()[word].load(Relaxed)
-            };
-            if (word + 1) * 64 > e.objects {
-                white &= (1u64 << (e.objects % 64)) - 1;
-            }
-            std::iter::from_fn(move || {
-                if white == 0 {
-                    return None;
-                }
-                let index = word * 64 + white.trailing_zeros() as usize;
-                white &= white - 1;
-                // SAFETY: an object address inside the span is never null.
-                Some(unsafe { NonNull::new_unchecked((e.start + index * e.elem_size) as *mut u8) })
-            })
-        })
+        // SAFETY: the borrowed space is the span's holder and cannot sweep meanwhile.
+        unsafe { RawGcSpan(self.span).unmarked_objects() }
     }
 
     /// The span's allocated objects, in address order.
@@ -471,6 +480,96 @@ impl<'a> GcSpan<'a> {
             .map(move |index| unsafe {
                 NonNull::new_unchecked((e.start + index * e.elem_size) as *mut u8)
             })
+    }
+}
+
+/// A span of a [`GcSpace`] by address, for a collector that reads it without borrowing the
+/// space, while the space's owner goes on allocating ([`GcSpace::raw_span`]).
+///
+/// ```
+/// use std::alloc::Layout;
+/// let mut space = gort_alloc::gc::GcSpace::new();
+/// let object = space.alloc(Layout::new::<[u64; 2]>()).unwrap();
+/// let span = space.raw_span(0);
+/// // SAFETY: the space is alive and not sweeping.
+/// assert_eq!(unsafe { span.unmarked_objects() }.collect::<Vec<_>>(), vec![object]);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RawGcSpan(*mut Span);
+
+// SAFETY: an address; every read through it is atomic or of data fixed while the span is in
+// use (per the methods' contracts).
+unsafe impl Send for RawGcSpan {}
+// SAFETY: as above.
+unsafe impl Sync for RawGcSpan {}
+
+impl RawGcSpan {
+    /// The span's allocated objects that are not marked, as [`GcSpan::unmarked_objects`].
+    /// Objects the owner allocates meanwhile may or may not be listed, unless the space
+    /// allocates them marked ([`GcSpace::set_marking`]): then they never are, since an object
+    /// is marked before it shows as allocated.
+    ///
+    /// # Safety
+    ///
+    /// The span belongs to a live [`GcSpace`] that does not sweep until the iterator is
+    /// dropped (it may allocate).
+    pub unsafe fn unmarked_objects(self) -> impl Iterator<Item = NonNull<u8>> {
+        let span = self.0;
+        // SAFETY: per the contract, the span is in use, so its extent is fixed.
+        let e = unsafe { (*span).extent() };
+        (0..e.objects.div_ceil(64)).flat_map(move |word| {
+            // SAFETY: per the contract the bitmaps keep their roles (no sweep). The
+            // allocation word is read first, with `Acquire`: a bit set in it shows the mark
+            // bit the owner set before it (`record_allocation`).
+            let mut white = unsafe {
+                let allocated = (*span).alloc_bits()[word].load(Acquire);
+                allocated & !(*span).mark_bits()[word].load(Relaxed)
+            };
+            if (word + 1) * 64 > e.objects {
+                white &= (1u64 << (e.objects % 64)) - 1;
+            }
+            std::iter::from_fn(move || {
+                if white == 0 {
+                    return None;
+                }
+                let index = word * 64 + white.trailing_zeros() as usize;
+                white &= white - 1;
+                // SAFETY: an object address inside the span is never null.
+                Some(unsafe { NonNull::new_unchecked((e.start + index * e.elem_size) as *mut u8) })
+            })
+        })
+    }
+
+    /// Bytes in the span's marked objects, at their class size: what a sweep would keep.
+    ///
+    /// # Safety
+    ///
+    /// As for [`RawGcSpan::unmarked_objects`].
+    ///
+    /// ```
+    /// use std::alloc::Layout;
+    /// let mut space = gort_alloc::gc::GcSpace::new();
+    /// space.set_marking(true);
+    /// space.alloc(Layout::new::<[u8; 40]>()).unwrap();
+    /// // SAFETY: the space is alive and not sweeping.
+    /// assert_eq!(unsafe { space.raw_span(0).marked_bytes() }, 48);
+    /// ```
+    pub unsafe fn marked_bytes(self) -> usize {
+        let span = self.0;
+        // SAFETY: as in `unmarked_objects`.
+        unsafe {
+            let e = (*span).extent();
+            let marks = (*span).mark_bits();
+            let mut marked = 0;
+            for (word, bits) in marks.iter().enumerate().take(e.objects.div_ceil(64)) {
+                let mut bits = bits.load(Relaxed);
+                if (word + 1) * 64 > e.objects {
+                    bits &= (1u64 << (e.objects % 64)) - 1;
+                }
+                marked += bits.count_ones() as usize;
+            }
+            marked * e.elem_size
+        }
     }
 }
 

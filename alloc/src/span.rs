@@ -56,7 +56,7 @@ use crate::remote::RemoteFree;
 use crate::sizeclass::{CLASSES, PAGE_SHIFT, PAGE_SIZE};
 use std::cell::UnsafeCell;
 use std::ptr;
-use std::sync::atomic::{AtomicU8, AtomicU64};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Release};
 
 /// Words per bitmap: the most objects a span holds is 1024 (8-byte objects in one page).
 pub(crate) const BITMAP_WORDS: usize = 16;
@@ -492,7 +492,11 @@ impl Span {
     pub(crate) unsafe fn record_allocation(&self, addr: usize) {
         // SAFETY: forwarded contract.
         let (index, bits) = unsafe { (self.object_index(addr), self.alloc_bits()) };
-        bits[index / 64].fetch_or(1 << (index % 64), Relaxed);
+        // Only the holder writes allocation bits: no read-modify-write needed. `Release`, so
+        // that a marker that reads the bit (with `Acquire`) sees what the holder did before,
+        // the object's mark bit included.
+        let word = &bits[index / 64];
+        word.store(word.load(Relaxed) | 1 << (index % 64), Release);
     }
 
     /// Whether object `index` is allocated (collector spans only).

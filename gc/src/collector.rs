@@ -35,7 +35,7 @@
 use crate::header::{DEAD, Header};
 use crate::local::{Local, LocalState};
 use crate::lock::Guard;
-use crate::mark::{self, SPANS_PER_TURN, WorkPool, lock};
+use crate::mark::{self, WorkPool, lock};
 use crate::pacer::Pacer;
 use crate::stats::{GcStats, Totals};
 use std::ptr::NonNull;
@@ -43,6 +43,9 @@ use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Instant;
+
+/// Spans the background sweep sweeps per turn of a thread's lock (a few microseconds).
+const SPANS_PER_SWEEP: usize = 4;
 
 /// Grey objects an assist traces per call.
 const ASSIST_OBJECTS: usize = 1024;
@@ -232,15 +235,15 @@ impl Collector {
             registry.shade = true;
             registry.black = true;
             self.marking.store(true, Relaxed);
-            for state in states {
+            for state in states.iter_mut() {
                 state.start_marking();
             }
-            registry.locals.clone()
+            spans_by_local(registry, states)
         });
         // 2. Concurrent mark.
         let mut stack = Vec::new();
-        for local in &locals {
-            mark::scan_roots(local, &mut stack, &self.work);
+        for (local, spans) in &locals {
+            mark::scan_roots(local, *spans, &mut stack, &self.work);
         }
         // 3. Mark termination, as often as it finds work left.
         let cycle_locals = loop {
@@ -265,28 +268,27 @@ impl Collector {
                 for state in states.iter_mut() {
                     state.stop_shading();
                 }
-                Some(registry.locals.clone())
+                Some(spans_by_local(registry, states))
             });
             if let Some(locals) = done {
                 break locals;
             }
         };
         // 4. Destructors, then 5. sweep.
-        let freed = run_destructors(&cycle_locals);
-        for local in &cycle_locals {
+        let (freed, live) = run_destructors(&cycle_locals);
+        for (local, _) in &cycle_locals {
             local.state.lock_collector().space.sweep_begin();
         }
-        let mut live = 0;
-        for local in &cycle_locals {
+        self.pacer.swept(live);
+        for (local, _) in &cycle_locals {
             loop {
                 let mut state = local.state.lock_collector();
-                if state.space.sweep_some(SPANS_PER_TURN, |_, _| {}) {
-                    live += state.space.take_sweep_stats().live_bytes;
+                if state.space.sweep_some(SPANS_PER_SWEEP, |_, _| {}) {
+                    state.space.take_sweep_stats();
                     break;
                 }
             }
         }
-        self.pacer.swept(live);
         self.forget_orphans();
         let mut totals = lock(&self.totals);
         totals.cycles += 1;
@@ -324,59 +326,51 @@ impl Collector {
     }
 }
 
-/// Flags every dead (white) object of the cycle's spaces, then drops them all; returns how
-/// many there were.
-fn run_destructors(locals: &[Arc<Local>]) -> u64 {
-    let mut freed = 0;
-    each_dead(locals, |dead| {
-        for header in dead {
-            // SAFETY: a dead object: allocated, unreachable, not freed before the sweep.
-            unsafe { header.as_ref() }.roots.fetch_or(DEAD, Relaxed);
-        }
-        freed += dead.len() as u64;
-    });
-    each_dead(locals, |dead| {
-        for &header in dead {
-            // SAFETY: as above; each dead object is dropped once, here, and nobody reaches it
-            // but other destructors, whose handles check `DEAD`.
-            let drop = unsafe { header.as_ref() }.vtable.drop;
-            if let Some(drop) = drop {
-                // A panicking destructor is reported by the panic hook; the others still run.
-                // SAFETY: as above.
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
-                    drop(header)
-                }));
-            }
-        }
-    });
-    freed
+/// Each thread's state, with the number of spans its space had at a stop-the-world.
+fn spans_by_local(
+    registry: &Registry,
+    states: &[Guard<'_, LocalState>],
+) -> Vec<(Arc<Local>, usize)> {
+    let counts = states.iter().map(|state| state.space.span_count());
+    registry.locals.iter().cloned().zip(counts).collect()
 }
 
-/// Calls `f` with the dead objects of `locals`, a few spans at a time, outside their locks.
-fn each_dead(locals: &[Arc<Local>], mut f: impl FnMut(&[NonNull<Header>])) {
-    let mut dead = Vec::new();
-    for local in locals {
-        let mut next = 0;
-        loop {
-            let state = local.state.lock_collector();
-            let end = (next + SPANS_PER_TURN).min(state.space.span_count());
-            for index in next..end {
-                dead.extend(
-                    state
-                        .space
-                        .span(index)
-                        .unmarked_objects()
-                        .map(|object| object.cast::<Header>()),
-                );
+/// Flags every dead (white) object of the cycle's spaces, then drops them all; returns how
+/// many there were, and the bytes of the live (marked) objects.
+///
+/// It reads the spans without their threads' locks, as the root scan does: objects allocated
+/// meanwhile are black, and dead objects are nobody's but the collector's.
+fn run_destructors(locals: &[(Arc<Local>, usize)]) -> (u64, usize) {
+    let spans: Vec<_> = locals
+        .iter()
+        .flat_map(|(local, count)| mark::spans_of(local, *count))
+        .collect();
+    let (mut freed, mut live) = (0, 0);
+    for span in &spans {
+        // SAFETY: spans of live spaces, which sweep only after this pass.
+        unsafe {
+            live += span.marked_bytes();
+            for object in span.unmarked_objects() {
+                // A dead object's count is 0 and nobody else writes it: a plain store.
+                object.cast::<Header>().as_ref().roots.store(DEAD, Relaxed);
+                freed += 1;
             }
-            let done = end == state.space.span_count();
-            drop(state);
-            f(&dead);
-            dead.clear();
-            if done {
-                break;
-            }
-            next = end;
         }
     }
+    for span in &spans {
+        // SAFETY: as above; each dead object is dropped once, here, and nobody reaches it
+        // but other destructors, whose handles check `DEAD`.
+        for object in unsafe { span.unmarked_objects() } {
+            let header = object.cast::<Header>();
+            // SAFETY: as above.
+            let Some(drop) = unsafe { header.as_ref() }.vtable.drop else {
+                continue;
+            };
+            // A panicking destructor is reported by the panic hook; the others still run.
+            // SAFETY: as above.
+            let _ =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { drop(header) }));
+        }
+    }
+    (freed, live)
 }

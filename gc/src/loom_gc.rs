@@ -67,7 +67,7 @@ fn mark_phase(locals: &[Arc<Local>]) {
     let pool = WorkPool::new();
     let mut stack = Vec::new();
     for local in locals {
-        mark::scan_roots(local, &mut stack, &pool);
+        mark::scan_roots(local, 0, &mut stack, &pool);
     }
     loop {
         mark::drain(&mut stack, &pool);

@@ -6,9 +6,9 @@
 //! which the marker takes work; at mark termination the collector empties every buffer under
 //! the stop-the-world (`collector.rs`).
 //!
-//! The root scan walks every object that was allocated when marking began, a few spans at a
-//! time under the owning thread's lock: an object still white whose root count is not zero is
-//! shaded. Objects allocated since are black and skipped; an object whose count rises after
+//! The root scan walks every object that was allocated when marking began, over a copy of the
+//! list of spans, without the owning thread's lock: an object still white whose root count is
+//! not zero is shaded. Objects allocated since are black and skipped; an object whose count rises after
 //! the scan passed it was shaded by the thread that raised it (see `gc.rs`).
 
 use crate::header::Header;
@@ -17,8 +17,11 @@ use crate::trace::{Tracer, Walk};
 use std::ptr::NonNull;
 use std::sync::Mutex;
 
-/// Spans the root scan or the destructor pass visits per turn of a thread's lock.
-pub(crate) const SPANS_PER_TURN: usize = 16;
+/// Spans the root scan visits between drains of its stack.
+const SPANS_PER_TURN: usize = 16;
+/// Span addresses copied per turn of a thread's lock.
+#[cfg(not(gort_loom))]
+const SPANS_PER_COPY: usize = 4096;
 
 /// Marks `header`'s object; true if this call marked it (it was white).
 #[inline]
@@ -63,7 +66,12 @@ pub(crate) unsafe fn trace(header: NonNull<Header>, stack: &mut Vec<NonNull<Head
 
 /// The root scan under loom: one object per turn of the lock, over the model's heap.
 #[cfg(gort_loom)]
-pub(crate) fn scan_roots(local: &Local, stack: &mut Vec<NonNull<Header>>, pool: &WorkPool) {
+pub(crate) fn scan_roots(
+    local: &Local,
+    _count: usize,
+    stack: &mut Vec<NonNull<Header>>,
+    pool: &WorkPool,
+) {
     let mut next = 0;
     loop {
         let state = local.state.lock_collector();
@@ -133,16 +141,37 @@ pub(crate) fn drain(stack: &mut Vec<NonNull<Header>>, pool: &WorkPool) -> usize 
     traced
 }
 
-/// Shades every white object of `local`'s space with a root, pushing it on `stack`, and
-/// traces as it goes.
+/// The first `count` spans of `local`'s space, copied a few thousand per turn of its lock.
+/// (Only a sweep reorders or drops spans, and none runs from mark start to the end of the
+/// destructor pass, so the first `count` stay put; spans taken since come after them.)
 #[cfg(not(gort_loom))]
-pub(crate) fn scan_roots(local: &Local, stack: &mut Vec<NonNull<Header>>, pool: &WorkPool) {
-    let mut next = 0;
-    loop {
+pub(crate) fn spans_of(local: &Local, count: usize) -> Vec<gort_alloc::gc::RawGcSpan> {
+    let mut spans = Vec::with_capacity(count);
+    while spans.len() < count {
         let state = local.state.lock_collector();
-        let end = (next + SPANS_PER_TURN).min(state.space.span_count());
-        for index in next..end {
-            for object in state.space.span(index).unmarked_objects() {
+        let end = (spans.len() + SPANS_PER_COPY).min(count);
+        for index in spans.len()..end {
+            spans.push(state.space.raw_span(index));
+        }
+    }
+    spans
+}
+
+/// Shades every white object with a root among the first `count` spans of `local`'s space
+/// (those that existed when marking started), pushing it on `stack`, and traces as it goes.
+/// It reads the spans without the thread's lock: the thread may allocate in them meanwhile,
+/// but what it allocates is black, and shows as allocated only once marked.
+#[cfg(not(gort_loom))]
+pub(crate) fn scan_roots(
+    local: &Local,
+    count: usize,
+    stack: &mut Vec<NonNull<Header>>,
+    pool: &WorkPool,
+) {
+    for spans in spans_of(local, count).chunks(SPANS_PER_TURN) {
+        for span in spans {
+            // SAFETY: a span of a live space, which sweeps only after marking.
+            for object in unsafe { span.unmarked_objects() } {
                 let header = object.cast::<Header>();
                 // SAFETY: an allocated object that was white at the start of marking was
                 // initialised before it (the start is a stop-the-world), and objects are freed
@@ -152,12 +181,6 @@ pub(crate) fn scan_roots(local: &Local, stack: &mut Vec<NonNull<Header>>, pool: 
                 }
             }
         }
-        let done = end == state.space.span_count();
-        drop(state);
         drain(stack, pool);
-        if done {
-            return;
-        }
-        next = end;
     }
 }

@@ -1,8 +1,8 @@
 //! Sweeping a [`GcSpace`]: all at once, or a few spans at a time while the space allocates
 //! (Go's background sweeper and the lazy sweeping of `mcentral.cacheSpan`).
 //!
-//! [`GcSpace::sweep_begin`] moves every span to the unswept list of its class and turns black
-//! allocation off. From then on the space allocates only from swept spans or fresh ones, never
+//! [`GcSpace::sweep_begin`] moves every span to the unswept lists of its class and turns black
+//! allocation off, in time proportional to the number of classes (whole lists move at once). From then on the space allocates only from swept spans or fresh ones, never
 //! from an unswept span, whose marks still tell the dead from the live; objects allocated
 //! meanwhile are white, and correctly so, since no sweep of this cycle will look at them. Spans
 //! get swept by [`GcSpace::sweep_some`], or by the allocator itself when a class has no free
@@ -20,7 +20,7 @@
 use super::{GcSpace, SweepStats};
 use crate::global::global;
 use crate::sizeclass::NUM_CLASSES;
-use crate::span::Span;
+use crate::span::{Span, SpanList};
 use std::ptr::{self, NonNull};
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -65,20 +65,18 @@ impl GcSpace {
     pub fn sweep_begin(&mut self) {
         assert!(!self.is_sweeping(), "a sweep is under way");
         self.marking = false;
-        let mut all = self.take_all();
-        self.all.clear();
-        loop {
-            let span = all.pop();
-            if span.is_null() {
-                return;
+        for class in 0..NUM_CLASSES {
+            self.unswept_partial[class] =
+                std::mem::replace(&mut self.partial[class], SpanList::new());
+            self.unswept_full[class] = std::mem::replace(&mut self.full[class], SpanList::new());
+            let current = std::mem::replace(&mut self.current[class], ptr::null_mut());
+            if !current.is_null() {
+                // SAFETY: the current span is on no list.
+                unsafe { self.unswept_partial[class].push(current) };
             }
-            // SAFETY: the space holds the span; its class is fixed while it is in use.
-            unsafe {
-                let class = (*span).extent().class;
-                self.unswept[class].push(span);
-            }
-            self.unswept_count += 1;
         }
+        self.unswept_count = self.all.len();
+        self.all.clear();
     }
 
     /// Whether a sweep is under way: some span is not swept yet.
@@ -109,7 +107,10 @@ impl GcSpace {
         let mut left = spans;
         for class in 0..NUM_CLASSES {
             while left != 0 {
-                let span = self.unswept[class].pop();
+                let mut span = self.unswept_partial[class].pop();
+                if span.is_null() {
+                    span = self.unswept_full[class].pop();
+                }
                 if span.is_null() {
                     break;
                 }
@@ -135,7 +136,10 @@ impl GcSpace {
     /// and returns it (on no list); null if none has.
     pub(super) fn sweep_for(&mut self, class: usize) -> *mut Span {
         loop {
-            let span = self.unswept[class].pop();
+            let mut span = self.unswept_partial[class].pop();
+            if span.is_null() {
+                span = self.unswept_full[class].pop();
+            }
             if span.is_null() {
                 return ptr::null_mut();
             }
@@ -187,7 +191,7 @@ impl GcSpace {
             }
             self.all.push(span);
             if live == objects || class == 0 {
-                self.full.push(span);
+                self.full[class].push(span);
                 Swept::Full
             } else {
                 self.partial[class].push(span);
