@@ -6,9 +6,8 @@
 //! a malloc block. Within a span the allocation bits and the mark bits sit side by side (see
 //! `span.rs`); the cycle goes:
 //!
-//! 1. **Allocate** with [`GcSpace::alloc`]: the next object of the class's current span's free
-//!    list, as on the malloc path, whose allocation bit is then set (malloc spans keep no
-//!    allocation bits). Objects come zeroed, so a collector never traces stale bytes. While marking is on ([`GcSpace::set_marking`]) a new object is born marked
+//! 1. **Allocate** with [`GcSpace::alloc`]: the next object of the class's current span whose
+//!    allocation bit is clear, and its bit is then set (malloc spans keep no allocation bits). Objects come zeroed, so a collector never traces stale bytes. While marking is on ([`GcSpace::set_marking`]) a new object is born marked
 //!    (black), as in Go.
 //! 2. **Mark**: any thread turns an address into its object with [`find_object`] (O(1) through
 //!    the page map, interior pointers included) and sets its mark bit with [`Object::mark`], an
@@ -16,8 +15,9 @@
 //! 3. **Sweep** with [`GcSpace::sweep`] once marking is over: the callback sees every object
 //!    that was allocated and is unmarked (to run its destructor), then each span's mark bitmap
 //!    becomes its allocation bitmap and the old allocation bitmap, cleared, becomes the next
-//!    cycle's mark bitmap, and the free list is rebuilt from it. Spans left empty go back to
-//!    the page heap.
+//!    cycle's mark bitmap; allocation then takes the objects whose bits are clear (there is no
+//!    free list to rebuild, and a dead object's memory is not touched). Spans left empty go
+//!    back to the page heap.
 //!
 //! [`GcSpace::spans`] and [`GcSpan::objects`] enumerate the heap, for a collector that scans
 //! it or a test that audits it. The space also keeps its spans in an array in the order it took
@@ -201,9 +201,9 @@ impl GcSpace {
         loop {
             let span = self.current[class];
             if !span.is_null() {
-                // SAFETY: the space holds its spans; the collector keeps allocation bits.
-                if let Some(found) = unsafe { (*span).alloc_object() } {
-                    return Some(found);
+                // SAFETY: the space holds its spans, which are collector spans.
+                if let Some(found) = unsafe { (*span).alloc_gc_object() } {
+                    return Some((found, false));
                 }
                 // SAFETY: exhausted; it goes on `full` until the next sweep.
                 unsafe { self.full[class].push(span) };

@@ -31,8 +31,10 @@
 //! Only the collector's spans ([`crate::gc`]) keep them: `GcSpace` sets an object's
 //! allocation bit when it hands the object out ([`Span::record_allocation`]), and sweeping
 //! swaps the two roles, so the marks become the allocation bits and the old allocation bits,
-//! cleared, become the next cycle's marks; the sweep then rebuilds the free list from the
-//! clear bits. Malloc spans never read or write their bitmaps. The bitmaps are atomics so that
+//! cleared, become the next cycle's marks. A collector span has no free list: it hands out
+//! the objects whose allocation bits are clear, in address order from a cursor
+//! ([`Span::alloc_gc_object`], Go's `nextFreeIndex`), so a sweep never writes to the memory of
+//! dead objects. Malloc spans never read or write their bitmaps. The bitmaps are atomics so that
 //! markers may set mark bits while the space allocates.
 //!
 //! # Who may touch what
@@ -107,7 +109,8 @@ pub(crate) struct Extent {
 #[derive(Debug)]
 #[repr(C)]
 pub(crate) struct AllocState {
-    /// The first free object, 0 if none; each links to the next through its first word.
+    /// The first free object, 0 if none; each links to the next through its first word. In a
+    /// collector span, the index from which to look for a clear allocation bit instead.
     free: usize,
     /// The next object never handed out since carving; `end` when there is none.
     bump: usize,
@@ -403,6 +406,36 @@ impl Span {
         Some((addr, !extent.needzero))
     }
 
+    /// Hands out the next free object of a collector span: the first clear bit of the
+    /// allocation bitmap at or after the cursor (Go's `nextFreeIndex`). No free list is
+    /// threaded through the objects, so a sweep never touches the memory of dead ones. The
+    /// caller sets the bit ([`Span::record_allocation`]).
+    ///
+    /// # Safety
+    ///
+    /// The caller is the span's holder; the span is a collector span.
+    #[inline]
+    pub(crate) unsafe fn alloc_gc_object(&self) -> Option<usize> {
+        // SAFETY: the holder owns the allocation state and the allocation bits.
+        let (alloc, extent, bits) =
+            unsafe { (self.alloc_state(), self.extent(), self.alloc_bits()) };
+        let mut index = alloc.free;
+        while index < extent.objects {
+            let word = index / 64;
+            // Bits past the last object are set (`set_tail_bits`): they never look free.
+            let free = !bits[word].load(Relaxed) & (!0u64 << (index % 64));
+            if free != 0 {
+                let found = word * 64 + free.trailing_zeros() as usize;
+                alloc.free = found + 1;
+                alloc.allocated += 1;
+                return Some(extent.start + found * extent.elem_size);
+            }
+            index = (word + 1) * 64;
+        }
+        alloc.free = extent.objects;
+        None
+    }
+
     /// The index of the object holding `addr`.
     ///
     /// # Safety
@@ -512,8 +545,9 @@ impl Span {
 
     /// Sweeps a collector span: the mark bits become the allocation bits and the old allocation
     /// bits, cleared, the next cycle's marks (Go's `allocBits = gcmarkBits`). Calls `dead` with
-    /// the index of every object that was allocated and not marked, then rebuilds the free list
-    /// from the clear allocation bits, lowest address first; returns the live count.
+    /// the index of every object that was allocated and not marked, and rewinds the allocation
+    /// cursor (`alloc_gc_object`); returns the live count. The dead objects' memory is not
+    /// touched.
     ///
     /// # Safety
     ///
@@ -548,14 +582,6 @@ impl Span {
         alloc.allocated = live as u32;
         alloc.bump = alloc.end;
         alloc.free = 0;
-        for index in (0..extent.objects).rev() {
-            if marks[index / 64].load(Relaxed) & 1 << (index % 64) == 0 {
-                let addr = extent.start + index * extent.elem_size;
-                // SAFETY: a free object of the span the caller holds; nobody reads it.
-                unsafe { (addr as *mut usize).write(alloc.free) };
-                alloc.free = addr;
-            }
-        }
         live
     }
 }
@@ -828,7 +854,7 @@ mod tests {
         unsafe {
             let addrs: Vec<usize> = (0..10)
                 .map(|_| {
-                    let addr = span.alloc_object().unwrap().0;
+                    let addr = span.alloc_gc_object().unwrap();
                     span.record_allocation(addr);
                     addr
                 })
@@ -842,8 +868,15 @@ mod tests {
             assert_eq!(dead, vec![1, 2, 4, 5, 7, 8]);
             assert!(span.is_allocated(0) && !span.is_allocated(1) && span.is_allocated(9));
             assert!(span.mark_bits().iter().all(|w| w.load(Relaxed) == 0));
-            let reused = span.alloc_object().unwrap().0;
+            let reused = span.alloc_gc_object().unwrap();
             assert_eq!(span.object_index(reused), 1);
+            span.record_allocation(reused);
+            let next = span.alloc_gc_object().unwrap();
+            assert_eq!(
+                span.object_index(next),
+                2,
+                "the cursor moves on from the last found"
+            );
         }
     }
 }

@@ -17,7 +17,7 @@
 //!    another dead object through a handle panics (`header.rs`).
 //! 5. **Sweep**: allocation turns white again, and each space is swept a few spans at a time
 //!    (and by its own thread when it runs out of swept spans of a class: gort-alloc's lazy
-//!    sweep), each span swapping its bitmaps and rebuilding its free list.
+//!    sweep), each span swapping its bitmaps: its marks become its allocation bits.
 //!
 //! The stop-the-world is not a stop of the threads: it takes every thread's lock
 //! (`local.rs`), which a thread holds only inside a collector operation, so it waits for the
@@ -42,7 +42,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Spans the background sweep sweeps per turn of a thread's lock (a few microseconds).
 const SPANS_PER_SWEEP: usize = 4;
@@ -64,6 +64,24 @@ pub(crate) struct Collector {
     /// `collect` waits here for its cycle.
     done: Condvar,
     totals: Mutex<Totals>,
+    /// The last stop-the-world's length (written and read by the collector thread only).
+    last_pause: PauseCell,
+    /// `GORT_GCTRACE=1`: a line per cycle on stderr.
+    trace: bool,
+    born: Instant,
+}
+
+/// A `Duration` the collector thread leaves for itself.
+struct PauseCell(std::sync::atomic::AtomicU64);
+
+impl PauseCell {
+    fn set(&self, pause: Duration) {
+        self.0.store(pause.as_nanos() as u64, Relaxed);
+    }
+
+    fn get(&self) -> Duration {
+        Duration::from_nanos(self.0.load(Relaxed))
+    }
 }
 
 /// The threads' states, and the phase a new one starts in.
@@ -98,6 +116,9 @@ pub(crate) fn collector() -> &'static Collector {
         wake: Condvar::new(),
         done: Condvar::new(),
         totals: Mutex::new(Totals::default()),
+        last_pause: PauseCell(std::sync::atomic::AtomicU64::new(0)),
+        trace: std::env::var_os("GORT_GCTRACE").is_some_and(|v| v == "1"),
+        born: Instant::now(),
     })
 }
 
@@ -225,11 +246,15 @@ impl Collector {
         let result = flip(&mut registry, &mut states);
         drop(states);
         drop(registry);
-        lock(&self.totals).pause(start.elapsed());
+        let pause = start.elapsed();
+        lock(&self.totals).pause(pause);
+        self.last_pause.set(pause);
         result
     }
 
     fn cycle(&self) {
+        let started = Instant::now();
+        let mut pauses = Duration::ZERO;
         // 1. Mark start.
         let locals = self.stop_the_world(|registry, states| {
             registry.shade = true;
@@ -240,6 +265,7 @@ impl Collector {
             }
             spans_by_local(registry, states)
         });
+        pauses += self.last_pause.get();
         // 2. Concurrent mark.
         let mut stack = Vec::new();
         for (local, spans) in &locals {
@@ -270,10 +296,12 @@ impl Collector {
                 }
                 Some(spans_by_local(registry, states))
             });
+            pauses += self.last_pause.get();
             if let Some(locals) = done {
                 break locals;
             }
         };
+        let marked = Instant::now();
         // 4. Destructors, then 5. sweep.
         let (freed, live) = run_destructors(&cycle_locals);
         for (local, _) in &cycle_locals {
@@ -293,6 +321,20 @@ impl Collector {
         let mut totals = lock(&self.totals);
         totals.cycles += 1;
         totals.objects_freed += freed;
+        if self.trace {
+            // Go's GODEBUG=gctrace=1, in spirit.
+            eprintln!(
+                "gc {} @{:.3}s: {:.0} us stopped, mark {:.2} ms, finish {:.2} ms, {} KiB live, \
+                 {freed} objects freed, goal {} KiB",
+                totals.cycles,
+                self.born.elapsed().as_secs_f64(),
+                pauses.as_secs_f64() * 1e6,
+                (marked - started).as_secs_f64() * 1e3,
+                marked.elapsed().as_secs_f64() * 1e3,
+                live >> 10,
+                self.pacer.goal() >> 10,
+            );
+        }
     }
 
     /// Traces until no grey object is left anywhere outside a stop-the-world.
