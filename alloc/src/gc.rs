@@ -138,7 +138,7 @@ impl GcSpace {
     /// assert_eq!(unsafe { *big.as_ptr().add(99_999) }, 0);
     /// ```
     pub fn alloc(&mut self, layout: Layout) -> Option<NonNull<u8>> {
-        let (object, zeroed) = self.alloc_inner(layout)?;
+        let (object, zeroed, _) = self.alloc_inner(layout)?;
         if !zeroed {
             // SAFETY: the object is ours and at least `layout.size()` bytes.
             unsafe { ptr::write_bytes(object.as_ptr(), 0, layout.size()) };
@@ -160,9 +160,30 @@ impl GcSpace {
         Some(self.alloc_inner(layout)?.0)
     }
 
-    /// An object for `layout`, and whether it is known to be zero.
+    /// As [`GcSpace::alloc_uninit`], for an object with a destructor to run when it dies: its
+    /// span is flagged, so that a collector can skip the spans with none
+    /// ([`RawGcSpan::is_finalizable`]).
+    ///
+    /// ```
+    /// use std::alloc::Layout;
+    /// let mut space = gort_alloc::gc::GcSpace::new();
+    /// space.alloc_uninit(Layout::new::<u64>()).unwrap();
+    /// space.alloc_uninit_finalizable(Layout::new::<[u64; 8]>()).unwrap();
+    /// // SAFETY: the space is alive and not sweeping.
+    /// let flagged: Vec<bool> =
+    ///     (0..2).map(|i| unsafe { space.raw_span(i).is_finalizable() }).collect();
+    /// assert_eq!(flagged, [false, true]);
+    /// ```
+    pub fn alloc_uninit_finalizable(&mut self, layout: Layout) -> Option<NonNull<u8>> {
+        let (object, _, span) = self.alloc_inner(layout)?;
+        // SAFETY: the object's span, which we hold.
+        unsafe { (*span).finalizable.store(1, Relaxed) };
+        Some(object)
+    }
+
+    /// An object for `layout`, whether it is known to be zero, and its span.
     #[inline]
-    fn alloc_inner(&mut self, layout: Layout) -> Option<(NonNull<u8>, bool)> {
+    fn alloc_inner(&mut self, layout: Layout) -> Option<(NonNull<u8>, bool, *mut Span)> {
         let global = global()?;
         let size = layout.size().max(1);
         let class = class_of(size, layout.align());
@@ -194,7 +215,7 @@ impl GcSpace {
             // SAFETY: `span` is ours, `addr` one of its objects.
             unsafe { (*span).record_allocation(addr) };
         }
-        Some((NonNull::new(addr as *mut u8)?, zeroed))
+        Some((NonNull::new(addr as *mut u8)?, zeroed, span))
     }
 
     fn alloc_small(&mut self, global: &Global, class: usize) -> Option<(usize, bool)> {
@@ -538,6 +559,17 @@ impl RawGcSpan {
                 Some(unsafe { NonNull::new_unchecked((e.start + index * e.elem_size) as *mut u8) })
             })
         })
+    }
+
+    /// Whether some object allocated in the span had a destructor
+    /// ([`GcSpace::alloc_uninit_finalizable`]).
+    ///
+    /// # Safety
+    ///
+    /// As for [`RawGcSpan::unmarked_objects`].
+    pub unsafe fn is_finalizable(self) -> bool {
+        // SAFETY: a span record, never unmapped; the flag is atomic.
+        unsafe { (*self.0).finalizable.load(Relaxed) != 0 }
     }
 
     /// Bytes in the span's marked objects, at their class size: what a sweep would keep.

@@ -167,6 +167,9 @@ pub(crate) struct Span {
     pub(crate) remote: RemoteFree,
     /// Which of the two bitmaps holds the allocation bits; flipped by a sweep, read by markers.
     which: AtomicU8,
+    /// A collector span: some object allocated in it since it was carved has a destructor to
+    /// run when it dies (set by the holder, read by the collector).
+    pub(crate) finalizable: AtomicU8,
     bitmaps: [[AtomicU64; BITMAP_WORDS]; 2],
 }
 
@@ -219,6 +222,7 @@ impl Span {
             owner: AtomicUsize::new(0),
             remote: RemoteFree::new(),
             which: AtomicU8::new(0),
+            finalizable: AtomicU8::new(0),
             bitmaps: [const { [const { AtomicU64::new(0) }; BITMAP_WORDS] }; 2],
         }
     }
@@ -301,6 +305,7 @@ impl Span {
         };
         if gc {
             self.which.store(0, Relaxed);
+            self.finalizable.store(0, Relaxed);
             for bitmap in &self.bitmaps {
                 for word in bitmap {
                     word.store(0, Relaxed);
@@ -338,6 +343,7 @@ impl Span {
         };
         if gc {
             self.which.store(0, Relaxed);
+            self.finalizable.store(0, Relaxed);
             for bitmap in &self.bitmaps {
                 bitmap[0].store(0, Relaxed);
             }

@@ -273,6 +273,7 @@ impl<T: Trace + ?Sized + std::fmt::Debug> std::fmt::Debug for GcCell<T> {
 // SAFETY: traces the contents, under the flag's rules (module docs).
 unsafe impl<T: Trace + ?Sized> Trace for GcCell<T> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
+    const DROPS_IN_HEAP: bool = T::DROPS_IN_HEAP;
 
     fn trace(&self, tracer: &mut Tracer<'_>) {
         if !T::NEEDS_TRACE {

@@ -11,10 +11,10 @@
 //! 3. **Mark termination** (stop-the-world): if some thread's buffer or the pool still holds
 //!    grey objects, the world restarts and marking goes on; otherwise shading turns off and the
 //!    set of threads is frozen for this cycle. Allocation stays black until a space is swept.
-//! 4. **Destructors**: every white allocated object is dead. First each one is flagged `DEAD`,
-//!    then their values are dropped, one by one, outside any lock; no memory is freed until
-//!    all of them have run, so a destructor never reads freed memory, and one that reaches
-//!    another dead object through a handle panics (`header.rs`).
+//! 4. **Destructors**: every white allocated object is dead. Those whose type drops anything
+//!    in the heap are dropped, one by one, outside any lock; no memory is freed until all of
+//!    them have run, so a destructor never reads freed memory, and one that reaches another
+//!    dead object through a handle panics (`finalize.rs`).
 //! 5. **Sweep**: allocation turns white again, and each space is swept a few spans at a time
 //!    (and by its own thread when it runs out of swept spans of a class: gort-alloc's lazy
 //!    sweep), each span swapping its bitmaps: its marks become its allocation bits.
@@ -32,7 +32,7 @@
 //! `GcCell` that the marker found mutably borrowed was skipped: its contents were rooted for
 //! the whole borrow, and are shaded when it ends. So every reachable object is marked.
 
-use crate::header::{DEAD, Header};
+use crate::header::Header;
 use crate::local::{Local, LocalState};
 use crate::lock::Guard;
 use crate::mark::{self, WorkPool, lock};
@@ -303,7 +303,7 @@ impl Collector {
         };
         let marked = Instant::now();
         // 4. Destructors, then 5. sweep.
-        let (freed, live) = run_destructors(&cycle_locals);
+        let (freed, live) = crate::finalize::run_destructors(&cycle_locals);
         for (local, _) in &cycle_locals {
             local.state.lock_collector().space.sweep_begin();
         }
@@ -375,44 +375,4 @@ fn spans_by_local(
 ) -> Vec<(Arc<Local>, usize)> {
     let counts = states.iter().map(|state| state.space.span_count());
     registry.locals.iter().cloned().zip(counts).collect()
-}
-
-/// Flags every dead (white) object of the cycle's spaces, then drops them all; returns how
-/// many there were, and the bytes of the live (marked) objects.
-///
-/// It reads the spans without their threads' locks, as the root scan does: objects allocated
-/// meanwhile are black, and dead objects are nobody's but the collector's.
-fn run_destructors(locals: &[(Arc<Local>, usize)]) -> (u64, usize) {
-    let spans: Vec<_> = locals
-        .iter()
-        .flat_map(|(local, count)| mark::spans_of(local, *count))
-        .collect();
-    let (mut freed, mut live) = (0, 0);
-    for span in &spans {
-        // SAFETY: spans of live spaces, which sweep only after this pass.
-        unsafe {
-            live += span.marked_bytes();
-            for object in span.unmarked_objects() {
-                // A dead object's count is 0 and nobody else writes it: a plain store.
-                object.cast::<Header>().as_ref().roots.store(DEAD, Relaxed);
-                freed += 1;
-            }
-        }
-    }
-    for span in &spans {
-        // SAFETY: as above; each dead object is dropped once, here, and nobody reaches it
-        // but other destructors, whose handles check `DEAD`.
-        for object in unsafe { span.unmarked_objects() } {
-            let header = object.cast::<Header>();
-            // SAFETY: as above.
-            let Some(drop) = unsafe { header.as_ref() }.vtable.drop else {
-                continue;
-            };
-            // A panicking destructor is reported by the panic hook; the others still run.
-            // SAFETY: as above.
-            let _ =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { drop(header) }));
-        }
-    }
-    (freed, live)
 }

@@ -18,7 +18,8 @@
 //! from a root (a raise, a handle moving into the heap) shade it while a collection marks
 //! (`collector.rs` has the argument); a drop only lowers the count, with no lock.
 
-use crate::header::{DEAD, GcBox, Header, dead_object};
+use crate::finalize::check_alive;
+use crate::header::{GcBox, Header};
 use crate::local;
 use crate::loom::atomic::Ordering::{Relaxed, Release};
 use crate::trace::{Trace, Tracer, Walk};
@@ -86,7 +87,8 @@ impl<T: Trace + Send + 'static> Gc<T> {
                 value.trace(&mut state.tracer(Walk::Unroot));
                 state.flush_grey();
             }
-            let object = state.alloc(Layout::new::<GcBox<T>>()).cast::<GcBox<T>>();
+            let layout = Layout::new::<GcBox<T>>();
+            let object = state.alloc(layout, T::DROPS_IN_HEAP).cast::<GcBox<T>>();
             // SAFETY: fresh memory for a `GcBox<T>`, ours; the collector reads it only after
             // this operation (the thread's lock orders them) or once it is marked black.
             unsafe { object.as_ptr().write(GcBox::new(value)) };
@@ -170,14 +172,10 @@ impl<T: Trace + ?Sized + 'static> std::ops::Deref for Gc<T> {
     #[inline]
     fn deref(&self) -> &T {
         let object = self.object();
+        check_alive(object.cast());
         // SAFETY: a handle keeps its object alive (or, in a destructor run by the collector,
-        // unfreed until every destructor of the cycle has run: `DEAD` tells which).
-        unsafe {
-            if object.as_ref().header.is_dead() {
-                dead_object();
-            }
-            &(*object.as_ptr()).value
-        }
+        // unfreed until every destructor of the cycle has run; `check_alive` tells which).
+        unsafe { &(*object.as_ptr()).value }
     }
 }
 
@@ -189,13 +187,10 @@ impl<T: Trace + ?Sized + 'static> Clone for Gc<T> {
     /// In a destructor run by the collector, if the handle's object is being freed too.
     fn clone(&self) -> Gc<T> {
         let header = self.header();
+        check_alive(header);
         local::with(|state| {
             // SAFETY: the object is alive (see `deref`).
-            let roots = unsafe { &header.as_ref().roots };
-            if roots.fetch_add(1, Relaxed) & DEAD != 0 {
-                roots.fetch_sub(1, Relaxed);
-                dead_object();
-            }
+            unsafe { header.as_ref() }.roots.fetch_add(1, Relaxed);
             state.shade(header);
             state.flush_grey();
         });
@@ -220,6 +215,9 @@ impl<T: Trace + ?Sized + 'static> Drop for Gc<T> {
 
 // SAFETY: a handle is its only `Gc`.
 unsafe impl<T: Trace + ?Sized + 'static> Trace for Gc<T> {
+    // A handle in the heap is not a root: its drop does nothing.
+    const DROPS_IN_HEAP: bool = false;
+
     #[inline]
     fn trace(&self, tracer: &mut Tracer<'_>) {
         let header = self.header();

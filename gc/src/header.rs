@@ -7,10 +7,7 @@
 //! - `vtable` points at a static per type: the type's trace and drop functions, which the
 //!   collector calls knowing only the header's address (the object's first byte, which the
 //!   allocator's page map finds from any interior pointer).
-//! - `roots` counts the handles to the object that live outside the heap (see `gc.rs`), and
-//!   its top bit is `DEAD`: set by the collector on every object it is about to free, before
-//!   it runs any of their destructors, so that a destructor that reaches another dead object
-//!   through a handle panics instead of reading a dropped value (see `sweep.rs`).
+//! - `roots` counts the handles to the object that live outside the heap (see `gc.rs`).
 //! - The object's colour is not here but in its span's mark bitmap (`gort_alloc::gc`): white
 //!   is unmarked; grey is marked and waiting in some grey buffer; black is marked and traced.
 
@@ -19,14 +16,12 @@ use crate::loom::atomic::Ordering::Relaxed;
 use crate::trace::{Trace, Tracer};
 use std::ptr::NonNull;
 
-/// The top bit of `roots`: the object is being freed.
-pub(crate) const DEAD: usize = 1 << (usize::BITS - 1);
-
 /// What the collector knows of an object's type.
 pub(crate) struct VTable {
     /// Traces the value of the object whose header is given.
     pub(crate) trace: unsafe fn(NonNull<Header>, &mut Tracer<'_>),
-    /// Drops the value in place; `None` for types without drop glue.
+    /// Drops the value in place; `None` for types whose drop does nothing in the heap
+    /// (`Trace::DROPS_IN_HEAP`).
     pub(crate) drop: Option<unsafe fn(NonNull<Header>)>,
 }
 
@@ -49,7 +44,7 @@ pub(crate) struct GcBox<T: ?Sized> {
 impl<T: Trace> GcBox<T> {
     const VTABLE: &'static VTable = &VTable {
         trace: trace_value::<T>,
-        drop: if std::mem::needs_drop::<T>() {
+        drop: if T::DROPS_IN_HEAP {
             Some(drop_value::<T>)
         } else {
             None
@@ -87,25 +82,8 @@ unsafe fn drop_value<T: Trace>(header: NonNull<Header>) {
 }
 
 impl Header {
-    /// Whether the collector is freeing the object.
-    #[inline]
-    pub(crate) fn is_dead(&self) -> bool {
-        self.roots.load(Relaxed) & DEAD != 0
-    }
-
     /// The number of roots (handles outside the heap).
     pub(crate) fn root_count(&self) -> usize {
-        self.roots.load(Relaxed) & !DEAD
+        self.roots.load(Relaxed)
     }
-}
-
-/// The panic of a handle used after its object was found unreachable (only a destructor run
-/// by the collector can hold one).
-#[cold]
-#[track_caller]
-pub(crate) fn dead_object() -> ! {
-    panic!(
-        "gort::gc: a Gc was used from the destructor of an object freed in the same collection \
-         (destructors must not dereference or clone the Gc handles they hold)"
-    )
 }

@@ -14,6 +14,7 @@ macro_rules! leaves {
         // SAFETY: holds no `Gc`.
         unsafe impl Trace for $t {
             const NEEDS_TRACE: bool = false;
+            const DROPS_IN_HEAP: bool = std::mem::needs_drop::<$t>();
             #[inline]
             fn trace(&self, _: &mut Tracer<'_>) {}
         }
@@ -60,6 +61,7 @@ leaves!(
 // SAFETY: holds no `Gc`.
 unsafe impl Trace for &'static str {
     const NEEDS_TRACE: bool = false;
+    const DROPS_IN_HEAP: bool = false;
     #[inline]
     fn trace(&self, _: &mut Tracer<'_>) {}
 }
@@ -67,6 +69,7 @@ unsafe impl Trace for &'static str {
 // SAFETY: holds no `Gc`.
 unsafe impl<T: ?Sized> Trace for std::marker::PhantomData<T> {
     const NEEDS_TRACE: bool = false;
+    const DROPS_IN_HEAP: bool = false;
     #[inline]
     fn trace(&self, _: &mut Tracer<'_>) {}
 }
@@ -83,6 +86,7 @@ unsafe impl<T: Trace + ?Sized> Trace for Box<T> {
 // SAFETY: traces what it owns.
 unsafe impl<T: Trace> Trace for Option<T> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
+    const DROPS_IN_HEAP: bool = T::DROPS_IN_HEAP;
     #[inline]
     fn trace(&self, tracer: &mut Tracer<'_>) {
         if let Some(value) = self {
@@ -94,6 +98,7 @@ unsafe impl<T: Trace> Trace for Option<T> {
 // SAFETY: traces what it owns.
 unsafe impl<T: Trace, E: Trace> Trace for Result<T, E> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE || E::NEEDS_TRACE;
+    const DROPS_IN_HEAP: bool = T::DROPS_IN_HEAP || E::DROPS_IN_HEAP;
     #[inline]
     fn trace(&self, tracer: &mut Tracer<'_>) {
         match self {
@@ -126,6 +131,7 @@ sequences!(Vec, VecDeque, LinkedList, BinaryHeap, BTreeSet);
 // SAFETY: traces every element.
 unsafe impl<T: Trace> Trace for [T] {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
+    const DROPS_IN_HEAP: bool = T::DROPS_IN_HEAP;
     #[inline]
     fn trace(&self, tracer: &mut Tracer<'_>) {
         if T::NEEDS_TRACE {
@@ -139,6 +145,7 @@ unsafe impl<T: Trace> Trace for [T] {
 // SAFETY: traces every element.
 unsafe impl<T: Trace, const N: usize> Trace for [T; N] {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
+    const DROPS_IN_HEAP: bool = T::DROPS_IN_HEAP;
     #[inline]
     fn trace(&self, tracer: &mut Tracer<'_>) {
         self[..].trace(tracer);
@@ -189,6 +196,7 @@ macro_rules! tuples {
         // SAFETY: traces every field.
         unsafe impl<$($t: Trace),+> Trace for ($($t,)+) {
             const NEEDS_TRACE: bool = $($t::NEEDS_TRACE)||+;
+            const DROPS_IN_HEAP: bool = $($t::DROPS_IN_HEAP)||+;
             #[inline]
             fn trace(&self, tracer: &mut Tracer<'_>) {
                 $(self.$i.trace(tracer);)+

@@ -68,6 +68,7 @@
 mod cell;
 #[cfg(not(gort_loom))]
 mod collector;
+mod finalize;
 mod gc;
 mod header;
 mod held;

@@ -76,8 +76,13 @@ impl LocalState {
     /// an object only after the operation that made it (the lock orders them), or not at all
     /// while it is black.
     #[inline]
-    pub(crate) fn alloc(&mut self, layout: Layout) -> NonNull<u8> {
-        let Some(object) = self.space.alloc_uninit(layout) else {
+    pub(crate) fn alloc(&mut self, layout: Layout, finalizable: bool) -> NonNull<u8> {
+        let object = if finalizable {
+            self.space.alloc_uninit_finalizable(layout)
+        } else {
+            self.space.alloc_uninit(layout)
+        };
+        let Some(object) = object else {
             handle_alloc_error(layout)
         };
         self.unreported += layout.size();

@@ -25,6 +25,10 @@ impl Space {
         self.black = on;
     }
 
+    pub(crate) fn alloc_uninit_finalizable(&mut self, layout: Layout) -> Option<NonNull<u8>> {
+        self.alloc_uninit(layout)
+    }
+
     pub(crate) fn alloc_uninit(&mut self, layout: Layout) -> Option<NonNull<u8>> {
         // SAFETY: a `GcBox` is never zero-sized (it has a header).
         let object = NonNull::new(unsafe { std::alloc::alloc(layout) })?;

@@ -41,6 +41,16 @@ pub(crate) fn mark(header: NonNull<Header>) -> bool {
 }
 
 /// Whether `header`'s object is marked.
+#[cfg(not(gort_loom))]
+pub(crate) fn is_marked(header: NonNull<Header>) -> bool {
+    // SAFETY: as in `mark`.
+    match unsafe { gort_alloc::gc::find_object(header.as_ptr().cast()) } {
+        Some(object) => object.is_marked(),
+        None => unreachable!("a Gc points outside the collector's heap"),
+    }
+}
+
+/// Whether `header`'s object is marked.
 #[cfg(gort_loom)]
 pub(crate) fn is_marked(header: NonNull<Header>) -> bool {
     // SAFETY: a live object.

@@ -39,6 +39,13 @@ pub unsafe trait Trace {
     /// it then skip the walk. Leave it `true` unless that holds.
     const NEEDS_TRACE: bool = true;
 
+    /// False when dropping a value of the type that lives in the heap does nothing: its only
+    /// drop glue is `Gc` handles (which, inside the heap, are not roots and have nothing to
+    /// give back). The collector then never visits the type's dead objects, and frees them
+    /// with their spans' bitmaps alone. Leave it `true` unless that holds; the derive computes
+    /// it from the fields.
+    const DROPS_IN_HEAP: bool = true;
+
     /// Calls `trace` on every field that may hold a `Gc` (see the trait's safety section).
     ///
     /// ```

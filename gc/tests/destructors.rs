@@ -81,3 +81,53 @@ fn a_panicking_destructor_does_not_stop_the_others_or_the_collector() {
     assert_eq!(*count.lock().unwrap(), 10);
     collect();
 }
+
+#[test]
+fn derived_types_run_their_fields_destructors_and_plain_nodes_have_none() {
+    use gort_gc::Trace;
+
+    /// A drop counter in a field, beside handles.
+    struct Counted(Arc<Mutex<usize>>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            *self.0.lock().unwrap() += 1;
+        }
+    }
+    // SAFETY: holds no `Gc`.
+    unsafe impl Trace for Counted {
+        const NEEDS_TRACE: bool = false;
+        fn trace(&self, _: &mut Tracer<'_>) {}
+    }
+
+    #[derive(Trace)]
+    #[gc(crate = "gort_gc")]
+    struct WithCounter {
+        _count: Counted,
+        _next: Option<Gc<WithCounter>>,
+    }
+
+    #[derive(Trace)]
+    #[gc(crate = "gort_gc")]
+    struct Plain {
+        _left: Option<Gc<Plain>>,
+        _right: GcCell<Option<Gc<Plain>>>,
+        #[gc(skip)]
+        _weight: f64,
+    }
+
+    const { assert!(WithCounter::DROPS_IN_HEAP) };
+    const { assert!(!Plain::DROPS_IN_HEAP) };
+    const { assert!(<Vec<u8> as Trace>::DROPS_IN_HEAP && !<Option<Gc<u8>> as Trace>::DROPS_IN_HEAP) };
+
+    let count = Arc::new(Mutex::new(0));
+    let mut chain = None;
+    for _ in 0..100 {
+        chain = Some(Gc::new(WithCounter {
+            _count: Counted(count.clone()),
+            _next: chain,
+        }));
+    }
+    drop(chain);
+    collect();
+    assert_eq!(*count.lock().unwrap(), 100);
+}

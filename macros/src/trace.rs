@@ -17,7 +17,9 @@
 //! `__gc_0`, `__gc_1`... (by field position; never by field name, so that a field called
 //! `tracer` cannot shadow the parameter) and leaves the skipped ones out with `_` or `..`.
 //! A type without a traced field (no fields, all skipped, an enum of unit variants) also sets
-//! `const NEEDS_TRACE: bool = false`, so that containers of it skip the walk.
+//! `const NEEDS_TRACE: bool = false`, so that containers of it skip the walk. Every type sets
+//! `DROPS_IN_HEAP` from its fields (a traced field's constant, `needs_drop` of a skipped one),
+//! so that the collector skips the destructors of objects whose only drop glue is handles.
 //!
 //! # No `Drop`
 //!
@@ -93,12 +95,25 @@ pub(crate) fn expand(item: TokenStream) -> TokenStream {
     quote!(#trace_impl #drop_check #errors)
 }
 
-/// The body of `trace`, and whether it traces anything.
+/// The body of `trace`, whether it traces anything, and what dropping the value does.
 struct Body {
     /// The statements of `trace`; they use `tracer` only if `traces` is true.
     tokens: TokenStream,
     /// Whether some field is traced.
     traces: bool,
+    /// One `|| ...` term per field for `DROPS_IN_HEAP`: a traced field's own constant, a
+    /// skipped field's `needs_drop`.
+    drops: TokenStream,
+}
+
+/// The `DROPS_IN_HEAP` term of `field`.
+fn drops_term(krate: &Path, field: &Field, skipped: bool) -> TokenStream {
+    let ty = &field.ty;
+    if skipped {
+        quote!(|| ::core::mem::needs_drop::<#ty>())
+    } else {
+        quote!(|| <#ty as #krate::Trace>::DROPS_IN_HEAP)
+    }
 }
 
 /// `unsafe impl Trace for Name`, with `T: Trace` added for every type parameter.
@@ -116,7 +131,11 @@ fn trace_impl(krate: &Path, input: &DeriveInput, body: Body) -> TokenStream {
             .push(syn::parse_quote!(#param: #krate::Trace));
     }
 
-    let Body { tokens, traces } = body;
+    let Body {
+        tokens,
+        traces,
+        drops,
+    } = body;
     let (needs_trace, tokens) = if traces {
         (None, tokens)
     } else {
@@ -137,6 +156,7 @@ fn trace_impl(krate: &Path, input: &DeriveInput, body: Body) -> TokenStream {
         )]
         unsafe impl #impl_generics #krate::Trace for #name #type_generics #where_clause {
             #needs_trace
+            const DROPS_IN_HEAP: bool = false #drops;
 
             #[inline]
             fn trace(&self, tracer: &mut #krate::Tracer<'_>) {
@@ -172,8 +192,11 @@ fn drop_check(input: &DeriveInput) -> TokenStream {
 fn struct_body(krate: &Path, data: &DataStruct, errors: &mut Errors) -> Body {
     let mut tokens = TokenStream::new();
     let mut traces = false;
+    let mut drops = TokenStream::new();
     for (index, field) in data.fields.iter().enumerate() {
-        if field_is_skipped(field, errors) {
+        let skipped = field_is_skipped(field, errors);
+        drops.extend(drops_term(krate, field, skipped));
+        if skipped {
             continue;
         }
         let span = field_span(field);
@@ -191,13 +214,18 @@ fn struct_body(krate: &Path, data: &DataStruct, errors: &mut Errors) -> Body {
         ));
         traces = true;
     }
-    Body { tokens, traces }
+    Body {
+        tokens,
+        traces,
+        drops,
+    }
 }
 
 /// `match self { ... }` with an arm per variant that traces the variant's traced fields.
 fn enum_body(krate: &Path, name: &syn::Ident, data: &DataEnum, errors: &mut Errors) -> Body {
     let mut arms = TokenStream::new();
     let mut traces = false;
+    let mut drops = TokenStream::new();
     for variant in &data.variants {
         for attribute in gc_attributes(&variant.attrs) {
             errors.push(syn::Error::new_spanned(
@@ -211,7 +239,9 @@ fn enum_body(krate: &Path, name: &syn::Ident, data: &DataEnum, errors: &mut Erro
         let mut patterns = Vec::new();
         let mut skipped_any = false;
         for (index, field) in variant.fields.iter().enumerate() {
-            if field_is_skipped(field, errors) {
+            let skipped = field_is_skipped(field, errors);
+            drops.extend(drops_term(krate, field, skipped));
+            if skipped {
                 skipped_any = true;
                 if field.ident.is_none() {
                     patterns.push(quote!(_));
@@ -240,7 +270,11 @@ fn enum_body(krate: &Path, name: &syn::Ident, data: &DataEnum, errors: &mut Erro
         arms.extend(quote!(#name::#variant_name #pattern => { #calls }));
     }
     let tokens = quote!(match self { #arms });
-    Body { tokens, traces }
+    Body {
+        tokens,
+        traces,
+        drops,
+    }
 }
 
 /// `Trace::trace(value, tracer);`, spanned at `span` so that "`Trace` is not implemented"
@@ -428,6 +462,9 @@ mod tests {
         let expected = quote! {
             #attributes
             unsafe impl ::gort::gc::Trace for Pair {
+                const DROPS_IN_HEAP: bool = false
+                    || <Gc<u32> as ::gort::gc::Trace>::DROPS_IN_HEAP
+                    || <Option<Gc<u32> > as ::gort::gc::Trace>::DROPS_IN_HEAP;
                 #[inline]
                 fn trace(&self, tracer: &mut ::gort::gc::Tracer<'_>) {
                     ::gort::gc::Trace::trace(&self.left, tracer);
@@ -450,6 +487,10 @@ mod tests {
         let expected = quote! {
             #attributes
             unsafe impl ::gort::gc::Trace for Pair {
+                const DROPS_IN_HEAP: bool = false
+                    || <Gc<u32> as ::gort::gc::Trace>::DROPS_IN_HEAP
+                    || ::core::mem::needs_drop::<u64>()
+                    || <Gc<u32> as ::gort::gc::Trace>::DROPS_IN_HEAP;
                 #[inline]
                 fn trace(&self, tracer: &mut ::gort::gc::Tracer<'_>) {
                     ::gort::gc::Trace::trace(&self.0, tracer);
@@ -466,39 +507,45 @@ mod tests {
     #[test]
     fn nothing_to_trace() {
         let attributes = attributes();
-        for (name, input) in [
+        for (name, drops, input) in [
             (
                 "Unit",
+                quote!(),
                 syn::parse_quote!(
                     struct Unit;
                 ),
             ),
             (
                 "Empty",
+                quote!(),
                 syn::parse_quote!(
                     struct Empty {}
                 ),
             ),
             (
                 "Tuple",
+                quote!(),
                 syn::parse_quote!(
                     struct Tuple();
                 ),
             ),
             (
                 "Skipped",
+                quote!(|| ::core::mem::needs_drop::<u8>()),
                 syn::parse_quote!(
                     struct Skipped(#[gc(skip)] u8);
                 ),
             ),
             (
                 "Void",
+                quote!(),
                 syn::parse_quote!(
                     enum Void {}
                 ),
             ),
             (
                 "Units",
+                quote!(),
                 syn::parse_quote!(
                     enum Units {
                         A,
@@ -508,6 +555,7 @@ mod tests {
             ),
             (
                 "Skips",
+                quote!(|| ::core::mem::needs_drop::<u8>() || ::core::mem::needs_drop::<u8>()),
                 syn::parse_quote!(
                     enum Skips {
                         A(#[gc(skip)] u8),
@@ -524,6 +572,7 @@ mod tests {
                 #attributes
                 unsafe impl ::gort::gc::Trace for #name {
                     const NEEDS_TRACE: bool = false;
+                    const DROPS_IN_HEAP: bool = false #drops;
 
                     #[inline]
                     fn trace(&self, tracer: &mut ::gort::gc::Tracer<'_>) {
@@ -541,6 +590,17 @@ mod tests {
         let expected = quote! {
             #attributes
             unsafe impl ::gort::gc::Trace for Shape {
+                const DROPS_IN_HEAP: bool = false
+                    || <Gc<u32> as ::gort::gc::Trace>::DROPS_IN_HEAP
+                    || <Gc<u32> as ::gort::gc::Trace>::DROPS_IN_HEAP
+                    || ::core::mem::needs_drop::<f64>()
+                    || <Gc<u32> as ::gort::gc::Trace>::DROPS_IN_HEAP
+                    || ::core::mem::needs_drop::<u8>()
+                    || <Gc<u32> as ::gort::gc::Trace>::DROPS_IN_HEAP
+                    || <Gc<u32> as ::gort::gc::Trace>::DROPS_IN_HEAP
+                    || ::core::mem::needs_drop::<String>()
+                    || <Gc<u32> as ::gort::gc::Trace>::DROPS_IN_HEAP
+                    || ::core::mem::needs_drop::<String>();
                 #[inline]
                 fn trace(&self, tracer: &mut ::gort::gc::Tracer<'_>) {
                     match self {
@@ -592,6 +652,9 @@ mod tests {
                 T: ::gort::gc::Trace,
                 U: ::gort::gc::Trace
             {
+                const DROPS_IN_HEAP: bool = false
+                    || <[(T, U); N] as ::gort::gc::Trace>::DROPS_IN_HEAP
+                    || ::core::mem::needs_drop::<&'a str>();
                 #[inline]
                 fn trace(&self, tracer: &mut ::gort::gc::Tracer<'_>) {
                     ::gort::gc::Trace::trace(&self.values, tracer);
