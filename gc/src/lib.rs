@@ -46,11 +46,13 @@
 //!
 //! A dead object's `Drop` runs on the collector's thread (so `Gc::new` needs `T: Send`), cycles
 //! included. A destructor can never reach freed memory: all the destructors of a cycle run
-//! before any of its memory is freed, and each dead object is flagged first, so a destructor
-//! that dereferences or clones a handle to another dead object (its own field, in a cycle)
-//! panics (the panic is reported and the other destructors still run). A type with
-//! `#[derive(Trace)]` may not implement `Drop` at all (the derive rejects it): its fields'
-//! destructors run, as always. A panic in a destructor does not stop the collector.
+//! before any of its memory is freed, and while they run a handle used on the collector's
+//! thread checks that its object is marked, so a destructor that dereferences or clones a
+//! handle to another dead object (its own field, in a cycle) panics (the panic is reported and
+//! the other destructors still run; `finalize.rs`). A type with `#[derive(Trace)]` may not
+//! implement `Drop` at all (the derive rejects it): its fields' destructors run, as always.
+//! Types whose only drop glue is handles (`Trace::DROPS_IN_HEAP` is false, as the derive
+//! works out) have no destructor to run, and the collector never reads their dead objects.
 //!
 //! # Rules for `Trace`
 //!
