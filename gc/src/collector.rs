@@ -44,6 +44,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+/// A cycle runs at least this often while the program allocates (Go's `forcegcperiod`).
+const FORCE_PERIOD: Duration = Duration::from_secs(120);
+
 /// Spans the background sweep sweeps per turn of a thread's lock (a few microseconds).
 const SPANS_PER_SWEEP: usize = 4;
 
@@ -128,6 +131,10 @@ impl Collector {
         let mut registry = lock(&self.registry);
         let local = Arc::new(Local::new(registry.shade, registry.black));
         registry.locals.push(local.clone());
+        drop(registry);
+        // The collector's thread starts with the first thread that uses the heap, so that the
+        // forced cycles (`FORCE_PERIOD`) run even if the pacer never triggers one.
+        self.start_thread(&mut lock(&self.control));
         local
     }
 
@@ -215,10 +222,16 @@ impl Collector {
         loop {
             let mut control = lock(&self.control);
             while control.requested <= control.completed {
-                control = self
+                let (next, waited) = self
                     .wake
-                    .wait(control)
+                    .wait_timeout(control, FORCE_PERIOD)
                     .unwrap_or_else(|poisoned| poisoned.into_inner());
+                control = next;
+                // Go's forcegc: a program that allocates too slowly to reach the trigger still
+                // gets its garbage (and its destructors) collected every two minutes.
+                if waited.timed_out() && self.pacer.allocated_since_cycle() > 0 {
+                    control.requested = control.completed + 1;
+                }
             }
             control.running = true;
             drop(control);

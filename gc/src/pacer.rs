@@ -8,7 +8,9 @@
 //! (`collector.rs`).
 //!
 //! Allocation is counted per thread and reported in 64 KiB steps (`local.rs`), so the pacer
-//! sees the heap to within 64 KiB per thread.
+//! sees the heap to within 64 KiB per thread. A program that allocates too slowly to reach the
+//! trigger still gets a cycle every two minutes, as Go's `forcegc` gives it
+//! (`collector.rs`).
 
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
 
@@ -55,6 +57,11 @@ impl Pacer {
     /// The heap's size as far as the pacer knows: the live heap and what was allocated since.
     pub(crate) fn heap(&self) -> usize {
         self.live() + self.allocated.load(Relaxed)
+    }
+
+    /// Bytes allocated (and reported) since the last cycle's sweep.
+    pub(crate) fn allocated_since_cycle(&self) -> usize {
+        self.allocated.load(Relaxed)
     }
 
     /// Counts `bytes` of new objects; true if the heap has reached the trigger.
