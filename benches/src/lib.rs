@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use futures::channel::oneshot;
 
+pub mod gc_pauses;
 pub mod paired;
 
 /// A multi-thread runtime as the benches drive it: the handful of operations tokio's scheduler
