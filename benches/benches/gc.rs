@@ -35,14 +35,22 @@
 //!    by the collector on its own thread).
 //!
 //! Environment: `BINARY_TREES_DEPTH` (default 21) and `BINARY_TREES_ROUNDS` (default 5) for
-//! the paired binary-trees table, `GC_PAUSE_SECS` (default 10) for the pause window. Every
+//! the paired binary-trees tables, `GC_PAUSE_SECS` (default 10) for the pause window. Every
 //! variant allocates through the system allocator (glibc's malloc), except gort's `Gc`,
 //! which has its own spaces.
 //!
-//! Run with `cargo bench -p gort-benches --bench gc` (`-- paired` for the paired table alone,
-//! `-- gc_pause` for the pause table alone, `-- binary` or `-- gc_alloc` for criterion's
-//! groups alone); a quick check: `BINARY_TREES_DEPTH=16 GC_PAUSE_SECS=3 cargo bench -p
-//! gort-benches --bench gc`.
+//! Run with `cargo bench -p gort-benches --bench gc` for everything: the paired tables, the
+//! pause table, then criterion's groups (without plots: drawing them took longer than the
+//! runs). One part alone:
+//!
+//! - `-- paired`: the paired tables (`-- paired_binary_trees_parallel` or
+//!   `-- paired_gc_alloc`: that one alone); at depth 21 they take about an hour here, most of
+//!   it rust-gc's and gc-arena's runs (3 minutes each);
+//! - `-- gc_pause`: the pause table;
+//! - `-- binary` or `-- gc_alloc`: criterion's groups.
+//!
+//! A quick check of everything:
+//! `BINARY_TREES_DEPTH=16 GC_PAUSE_SECS=3 cargo bench -p gort-benches --bench gc`.
 
 use std::cell::RefCell;
 use std::hint::black_box;
@@ -363,60 +371,55 @@ fn expected_output(max: u32) -> String {
 
 // ---- binary-trees in paired rounds ----
 
-/// What one contender's runs left: their CPU times and, for gort, the collector's work.
-#[derive(Default)]
-struct Runs {
-    cpu: Vec<Duration>,
-    wall: Vec<Duration>,
-    cycles: Vec<u64>,
-    pause_total: Vec<Duration>,
-    pauses: PauseLog,
+/// One binary-trees run of a paired table: its times and the collector's work meanwhile
+/// (gort's; the other variants' logs are empty).
+struct Run {
+    sample: Sample,
+    log: PauseLog,
 }
 
-/// A contender that runs binary-trees of depth `max` on `H`, its pauses logged into `runs`.
-fn tree_contender<'a, H: Trees>(max: u32, runs: &'a RefCell<Runs>) -> Contender<'a> {
+/// A contender that runs binary-trees of depth `max` on `H`, each run recorded in `runs`.
+fn tree_contender<'a, H: Trees>(max: u32, runs: &'a RefCell<Vec<Run>>) -> Contender<'a> {
     Contender::new(H::NAME, move || {
         let (sample, log) = logging_pauses(|| binary_trees::<H>(max));
         H::settle();
-        let mut runs = runs.borrow_mut();
-        runs.cpu.push(sample.cpu);
-        runs.wall.push(sample.wall);
-        runs.cycles.push(log.cycles);
-        runs.pause_total.push(log.total());
-        runs.pauses.extend(log);
+        runs.borrow_mut().push(Run { sample, log });
         sample.wall
     })
 }
 
 /// The median of `values`.
-fn median<T: Ord + Copy>(values: &[T]) -> T {
-    let mut sorted = values.to_vec();
+fn median<T: Ord + Copy>(values: impl Iterator<Item = T>) -> T {
+    let mut sorted: Vec<T> = values.collect();
     sorted.sort_unstable();
     sorted[sorted.len() / 2]
 }
 
-/// Each variant's median wall and CPU time per run, and gort's collector work.
-fn print_runs(workload: &str, names: &[&str], runs: &[RefCell<Runs>]) {
+/// Each variant's median wall and CPU time per run, and gort's (the first) collector work,
+/// leaving out each contender's first run, from the round `paired::run` throws away.
+fn print_runs(workload: &str, names: &[&str], runs: &[RefCell<Vec<Run>>]) {
     println!("\n| {workload} | wall (median) | CPU, all threads (median) | CPU / wall |");
     println!("| --- | --- | --- | --- |");
     for (name, runs) in names.iter().zip(runs) {
-        let runs = runs.borrow();
-        let (wall, cpu) = (median(&runs.wall), median(&runs.cpu));
+        let runs = &runs.borrow()[1..];
+        let wall = median(runs.iter().map(|r| r.sample.wall));
+        let cpu = median(runs.iter().map(|r| r.sample.cpu));
         let ratio = cpu.as_secs_f64() / wall.as_secs_f64();
         println!("| {name} | {wall:.2?} | {cpu:.2?} | {ratio:.2} |");
     }
-    let gort = runs[0].borrow();
-    let p = &gort.pauses;
+    let gort = &runs[0].borrow()[1..];
+    let mut all = PauseLog::default();
+    gort.iter().for_each(|r| all.extend(r.log.clone()));
     println!(
         "\ngort's collector per run (median): {} cycles, {:.2?} of pauses; over all {} pauses: \
          p50 {:.1?}, p99 {:.1?}, max {:.1?}{}",
-        median(&gort.cycles),
-        median(&gort.pause_total),
-        p.pauses.len(),
-        p.quantile(0.5),
-        p.quantile(0.99),
-        p.quantile(1.0),
-        p.lost_note(),
+        median(gort.iter().map(|r| r.log.cycles)),
+        median(gort.iter().map(|r| r.log.total())),
+        all.pauses.len(),
+        all.quantile(0.5),
+        all.quantile(0.99),
+        all.quantile(1.0),
+        all.lost_note(),
     );
 }
 
@@ -431,13 +434,23 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-/// The single-threaded rows (gort against every peer), then the parallel ones.
-fn report_binary_trees() {
+/// The paired tables' depth and rounds, from the environment.
+fn trees_settings() -> (u32, usize) {
     let max = env_or("BINARY_TREES_DEPTH", 21u32).max(MIN_DEPTH + 2);
-    let rounds = env_or("BINARY_TREES_ROUNDS", 5usize);
+    (max, env_or("BINARY_TREES_ROUNDS", 5usize))
+}
+
+/// Prints the check values that every run asserts.
+fn print_checks() {
+    let (max, _) = trees_settings();
     println!("\nbinary-trees, depth {max}: every run of every variant asserts these checks:\n");
     println!("{}", expected_output(max));
-    Paired::print_header(&format!("binary-trees, depth {max}"), rounds);
+}
+
+/// The single-threaded binary-trees rows: gort against every peer.
+fn report_trees_single() {
+    let (max, rounds) = trees_settings();
+    Paired::print_header(&format!("binary-trees, depth {max}, one thread"), rounds);
     let names = [
         "gort",
         "Arc",
@@ -447,7 +460,7 @@ fn report_binary_trees() {
         "gc-arena",
         "Box",
     ];
-    let runs: Vec<RefCell<Runs>> = names.iter().map(|_| RefCell::default()).collect();
+    let runs: Vec<RefCell<Vec<Run>>> = names.iter().map(|_| RefCell::default()).collect();
     let workload = format!("binary_trees_{max}");
     paired::run(
         rounds,
@@ -462,20 +475,27 @@ fn report_binary_trees() {
         ],
     )
     .print_rows(&workload, 1, "");
-    let names_parallel = ["gort", "Arc", "dumpster_sync"];
-    let runs_parallel: Vec<RefCell<Runs>> = (0..3).map(|_| RefCell::default()).collect();
-    let workload_parallel = format!("binary_trees_{max}_parallel_2");
+    print_runs(&workload, &names, &runs);
+}
+
+/// The parallel binary-trees rows: each depth's short-lived trees split over 2 threads, for
+/// the variants whose heap is shared between threads.
+fn report_trees_parallel() {
+    let (max, rounds) = trees_settings();
+    Paired::print_header(&format!("binary-trees, depth {max}, 2 threads"), rounds);
+    let names = ["gort", "Arc", "dumpster_sync"];
+    let runs: Vec<RefCell<Vec<Run>>> = names.iter().map(|_| RefCell::default()).collect();
+    let workload = format!("binary_trees_{max}_parallel_2");
     paired::run(
         rounds,
         &mut [
-            tree_contender::<Heap<gort::gc::Gc<GortNode>, 2>>(max, &runs_parallel[0]),
-            tree_contender::<Heap<Arc<ArcNode>, 2>>(max, &runs_parallel[1]),
-            tree_contender::<Heap<dumpster::sync::Gc<DumpsterSyncNode>, 2>>(max, &runs_parallel[2]),
+            tree_contender::<Heap<gort::gc::Gc<GortNode>, 2>>(max, &runs[0]),
+            tree_contender::<Heap<Arc<ArcNode>, 2>>(max, &runs[1]),
+            tree_contender::<Heap<dumpster::sync::Gc<DumpsterSyncNode>, 2>>(max, &runs[2]),
         ],
     )
-    .print_rows(&workload_parallel, 1, "");
+    .print_rows(&workload, 1, "");
     print_runs(&workload, &names, &runs);
-    print_runs(&workload_parallel, &names_parallel, &runs_parallel);
 }
 
 // ---- allocation rate ----
@@ -801,8 +821,20 @@ fn main() {
     let wanted = |report: &str| {
         !listing && (filters.is_empty() || filters.iter().any(|f| report.contains(f.as_str())))
     };
-    if wanted("paired") {
-        report_binary_trees();
+    let (single, parallel) = (
+        wanted("paired_binary_trees"),
+        wanted("paired_binary_trees_parallel"),
+    );
+    if single || parallel {
+        print_checks();
+    }
+    if single {
+        report_trees_single();
+    }
+    if parallel {
+        report_trees_parallel();
+    }
+    if wanted("paired_gc_alloc") {
         report_alloc_paired();
     }
     if wanted("gc_pause") {
