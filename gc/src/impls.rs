@@ -164,31 +164,25 @@ unsafe impl<T: Trace, S> Trace for HashSet<T, S> {
     }
 }
 
-// SAFETY: traces every key and value.
-unsafe impl<K: Trace, V: Trace, S> Trace for HashMap<K, V, S> {
-    const NEEDS_TRACE: bool = K::NEEDS_TRACE || V::NEEDS_TRACE;
-    fn trace(&self, tracer: &mut Tracer<'_>) {
-        if Self::NEEDS_TRACE {
-            for (key, value) in self {
-                key.trace(tracer);
-                value.trace(tracer);
+/// Maps: every key and value.
+macro_rules! maps {
+    ($($map:ident<K, V $(, $s:ident)?>),*) => {$(
+        // SAFETY: traces every key and value.
+        unsafe impl<K: Trace, V: Trace $(, $s)?> Trace for $map<K, V $(, $s)?> {
+            const NEEDS_TRACE: bool = K::NEEDS_TRACE || V::NEEDS_TRACE;
+            fn trace(&self, tracer: &mut Tracer<'_>) {
+                if Self::NEEDS_TRACE {
+                    for (key, value) in self {
+                        key.trace(tracer);
+                        value.trace(tracer);
+                    }
+                }
             }
         }
-    }
+    )*};
 }
 
-// SAFETY: traces every key and value.
-unsafe impl<K: Trace, V: Trace> Trace for BTreeMap<K, V> {
-    const NEEDS_TRACE: bool = K::NEEDS_TRACE || V::NEEDS_TRACE;
-    fn trace(&self, tracer: &mut Tracer<'_>) {
-        if Self::NEEDS_TRACE {
-            for (key, value) in self {
-                key.trace(tracer);
-                value.trace(tracer);
-            }
-        }
-    }
-}
+maps!(HashMap<K, V, S>, BTreeMap<K, V>);
 
 /// Tuples: every field.
 macro_rules! tuples {

@@ -298,25 +298,17 @@ fn gc_attributes(attributes: &[Attribute]) -> impl Iterator<Item = &Attribute> {
         .filter(|attribute| attribute.path().is_ident(GC))
 }
 
-/// Reads the type's `#[gc(...)]` attributes: the path of `crate = "..."`, if given.
-fn container_attributes(attributes: &[Attribute], errors: &mut Errors) -> Option<Path> {
-    let mut krate = None;
+/// Runs `read` on every key of the `#[gc(...)]` attributes among `attributes`. `read` returns
+/// false for a key it does not know, which is reported (and its value skipped, so that the
+/// keys after it are still read); parse errors are collected rather than returned.
+fn each_key(
+    attributes: &[Attribute],
+    errors: &mut Errors,
+    mut read: impl FnMut(&ParseNestedMeta<'_>, &mut Errors) -> syn::Result<bool>,
+) {
     for attribute in gc_attributes(attributes) {
         let result = attribute.parse_nested_meta(|meta| {
-            if meta.path.is_ident("crate") {
-                if krate.is_some() {
-                    errors.push(meta.error("duplicate `crate`: it may be given once"));
-                    skip_value(&meta)?;
-                } else {
-                    match crate_path(&meta) {
-                        Ok(path) => krate = Some(path),
-                        Err(error) => errors.push(error),
-                    }
-                }
-            } else if meta.path.is_ident("skip") {
-                errors.push(meta.error("`skip` goes on a field, not on the type"));
-                skip_value(&meta)?;
-            } else {
+            if !read(&meta, errors)? {
                 errors.push(meta.error(unknown_key(&key(&meta))));
                 skip_value(&meta)?;
             }
@@ -326,6 +318,30 @@ fn container_attributes(attributes: &[Attribute], errors: &mut Errors) -> Option
             errors.push(error);
         }
     }
+}
+
+/// Reads the type's `#[gc(...)]` attributes: the path of `crate = "..."`, if given.
+fn container_attributes(attributes: &[Attribute], errors: &mut Errors) -> Option<Path> {
+    let mut krate = None;
+    each_key(attributes, errors, |meta, errors| {
+        if meta.path.is_ident("crate") {
+            if krate.is_some() {
+                errors.push(meta.error("duplicate `crate`: it may be given once"));
+                skip_value(meta)?;
+            } else {
+                match crate_path(meta) {
+                    Ok(path) => krate = Some(path),
+                    Err(error) => errors.push(error),
+                }
+            }
+        } else if meta.path.is_ident("skip") {
+            errors.push(meta.error("`skip` goes on a field, not on the type"));
+            skip_value(meta)?;
+        } else {
+            return Ok(false);
+        }
+        Ok(true)
+    });
     krate
 }
 
@@ -353,33 +369,27 @@ fn crate_path(meta: &ParseNestedMeta<'_>) -> syn::Result<Path> {
 /// Whether `field` carries `#[gc(skip)]`; any other key is reported.
 fn field_is_skipped(field: &Field, errors: &mut Errors) -> bool {
     let mut skip = false;
-    for attribute in gc_attributes(&field.attrs) {
-        let result = attribute.parse_nested_meta(|meta| {
-            if meta.path.is_ident("skip") {
-                if skip {
-                    errors.push(meta.error("duplicate `skip`: it may be given once"));
-                }
-                skip = true;
-                let value = skip_value(&meta)?;
-                if !value.is_empty() {
-                    errors.push(syn::Error::new_spanned(
-                        value,
-                        "`skip` takes no value: write `#[gc(skip)]`",
-                    ));
-                }
-            } else if meta.path.is_ident("crate") {
-                errors.push(meta.error("`crate = \"...\"` goes on the type, not on a field"));
-                skip_value(&meta)?;
-            } else {
-                errors.push(meta.error(unknown_key(&key(&meta))));
-                skip_value(&meta)?;
+    each_key(&field.attrs, errors, |meta, errors| {
+        if meta.path.is_ident("skip") {
+            if skip {
+                errors.push(meta.error("duplicate `skip`: it may be given once"));
             }
-            Ok(())
-        });
-        if let Err(error) = result {
-            errors.push(error);
+            skip = true;
+            let value = skip_value(meta)?;
+            if !value.is_empty() {
+                errors.push(syn::Error::new_spanned(
+                    value,
+                    "`skip` takes no value: write `#[gc(skip)]`",
+                ));
+            }
+        } else if meta.path.is_ident("crate") {
+            errors.push(meta.error("`crate = \"...\"` goes on the type, not on a field"));
+            skip_value(meta)?;
+        } else {
+            return Ok(false);
         }
-    }
+        Ok(true)
+    });
     skip
 }
 
