@@ -50,8 +50,11 @@ const FORCE_PERIOD: Duration = Duration::from_secs(120);
 /// Spans the background sweep sweeps per turn of a thread's lock (a few microseconds).
 const SPANS_PER_SWEEP: usize = 4;
 
-/// Grey objects an assist traces per call.
+/// Grey objects an assist traces before it looks at the pacer again.
 const ASSIST_OBJECTS: usize = 1024;
+
+/// How long an assist that found no grey work waits for the marker before it looks again.
+const ASSIST_WAIT: Duration = Duration::from_micros(50);
 
 pub(crate) struct Collector {
     registry: Mutex<Registry>,
@@ -139,11 +142,12 @@ impl Collector {
     }
 
     /// A thread reports `bytes` of new objects; starts a cycle at the trigger. True if the
-    /// thread should assist the marker: a cycle is marking and the heap has passed its goal.
+    /// thread should assist the marker: a cycle is marking and the threads have allocated
+    /// ahead of its progress (`pacer.rs`).
     pub(crate) fn allocated(&'static self, bytes: usize) -> bool {
         if self.marking.load(Relaxed) {
             self.pacer.allocated(bytes);
-            return self.pacer.heap() > self.pacer.goal();
+            return self.ahead();
         }
         if self.pacer.allocated(bytes) {
             let mut control = lock(&self.control);
@@ -156,25 +160,46 @@ impl Collector {
         false
     }
 
-    /// Traces some grey objects for the marker, on a thread that allocates faster than the
-    /// marker marks (Go's mark assist): up to `ASSIST_OBJECTS`, taken from the pool.
+    fn ahead(&self) -> bool {
+        self.pacer.ahead(self.work.traced.load(Relaxed))
+    }
+
+    /// Go's mark assist, on a thread that allocates faster than the marker marks: until the
+    /// heap is back within what marking's progress allows (or marking ends), trace grey
+    /// objects from the pool, or, finding none, ask the marker to share its stack and wait
+    /// for it. (Called outside the thread's lock: the stop-the-world never waits for it.)
     pub(crate) fn assist(&self) {
+        while self.marking.load(Relaxed) && self.ahead() {
+            if !self.assist_once() {
+                self.work.hungry.store(true, Relaxed);
+                std::thread::sleep(ASSIST_WAIT);
+            }
+        }
+    }
+
+    /// Traces up to `ASSIST_OBJECTS` grey objects from the pool; false if it had none.
+    fn assist_once(&self) -> bool {
+        // Counted before taking work: mark termination sees either the packet in the pool or
+        // this assist at work (see `cycle`).
         self.assists.fetch_add(1, SeqCst);
-        let mut stack = Vec::new();
+        let Some(mut stack) = self.work.pop() else {
+            self.assists.fetch_sub(1, SeqCst);
+            return false;
+        };
         let mut budget = ASSIST_OBJECTS;
-        'work: while let Some(packet) = self.work.pop() {
-            stack = packet;
-            while let Some(header) = stack.pop() {
-                // SAFETY: a grey object of this cycle, alive.
-                unsafe { mark::trace(header, &mut stack) };
-                budget -= 1;
-                if budget == 0 {
-                    break 'work;
-                }
+        loop {
+            budget -= mark::drain(&mut stack, &self.work, budget);
+            if budget == 0 {
+                break;
+            }
+            match self.work.pop() {
+                Some(packet) => stack = packet,
+                None => break,
             }
         }
         self.work.push(stack);
         self.assists.fetch_sub(1, SeqCst);
+        true
     }
 
     /// Runs a full cycle that starts after this call, and returns once it has swept.
@@ -272,6 +297,8 @@ impl Collector {
         let locals = self.stop_the_world(|registry, states| {
             registry.shade = true;
             registry.black = true;
+            self.work.traced.store(0, Relaxed);
+            self.pacer.mark_started();
             self.marking.store(true, Relaxed);
             for state in states.iter_mut() {
                 state.start_marking();
@@ -304,6 +331,7 @@ impl Collector {
                 registry.shade = false;
                 registry.black = false;
                 self.marking.store(false, Relaxed);
+                self.pacer.mark_done();
                 for state in states.iter_mut() {
                     state.stop_shading();
                 }
@@ -320,7 +348,7 @@ impl Collector {
         for (local, _) in &cycle_locals {
             local.state.lock_collector().space.sweep_begin();
         }
-        self.pacer.swept(live);
+        self.pacer.swept(live, self.work.traced.load(Relaxed));
         for (local, _) in &cycle_locals {
             loop {
                 let mut state = local.state.lock_collector();
@@ -337,14 +365,15 @@ impl Collector {
         if self.trace {
             // Go's GODEBUG=gctrace=1, in spirit.
             eprintln!(
-                "gc {} @{:.3}s: {:.0} us stopped, mark {:.2} ms, finish {:.2} ms, {} KiB live, \
-                 {freed} objects freed, goal {} KiB",
+                "gc {} @{:.3}s: {:.0} us stopped, mark {:.2} ms, finish {:.2} ms, {} KiB kept, \
+                 {} KiB live, {freed} objects freed, goal {} KiB",
                 totals.cycles,
                 self.born.elapsed().as_secs_f64(),
                 pauses.as_secs_f64() * 1e6,
                 (marked - started).as_secs_f64() * 1e3,
                 marked.elapsed().as_secs_f64() * 1e3,
                 live >> 10,
+                self.pacer.live() >> 10,
                 self.pacer.goal() >> 10,
             );
         }
@@ -353,7 +382,7 @@ impl Collector {
     /// Traces until no grey object is left anywhere outside a stop-the-world.
     fn mark_until_idle(&self, stack: &mut Vec<NonNull<Header>>) {
         loop {
-            mark::drain(stack, &self.work);
+            mark::drain(stack, &self.work, usize::MAX);
             if let Some(packet) = self.work.pop() {
                 *stack = packet;
                 continue;
@@ -363,7 +392,11 @@ impl Collector {
                 stack.append(&mut local.state.lock_collector().grey);
             }
             if stack.is_empty() {
-                return;
+                if self.assists.load(SeqCst) == 0 {
+                    return;
+                }
+                // An assist holds grey objects: it traces them or gives them back shortly.
+                std::thread::yield_now();
             }
         }
     }

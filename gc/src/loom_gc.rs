@@ -70,7 +70,7 @@ fn mark_phase(locals: &[Arc<Local>]) {
         mark::scan_roots(local, 0, &mut stack, &pool);
     }
     loop {
-        mark::drain(&mut stack, &pool);
+        mark::drain(&mut stack, &pool, usize::MAX);
         let done = stop_the_world(locals, |states| {
             for state in states.iter_mut() {
                 stack.append(&mut state.grey);

@@ -4,7 +4,10 @@
 //! atomic OR says who) owns the duty to trace it and pushes it on a grey stack: the marker's
 //! own, or a thread's grey buffer (`local.rs`). Full buffers become packets in the pool, from
 //! which the marker takes work; at mark termination the collector empties every buffer under
-//! the stop-the-world (`collector.rs`).
+//! the stop-the-world (`collector.rs`). A stack that grows long gives packets to the pool, and
+//! one that is being drained gives away its older (shallower, so larger) half when a thread
+//! that must assist finds the pool empty (`WorkPool::hungry`). The pool counts the objects
+//! traced, which is marking's progress for the pacer.
 //!
 //! The root scan walks every object that was allocated when marking began, over a copy of the
 //! list of spans, without the owning thread's lock: an object still white whose root count is
@@ -16,7 +19,10 @@ use crate::local::{Local, PACKET};
 use crate::trace::{Tracer, Walk};
 use std::ptr::NonNull;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 
+/// Objects traced between looks at `WorkPool::hungry` (and reports of progress).
+const TRACE_BATCH: usize = 64;
 /// Spans the root scan visits between drains of its stack.
 const SPANS_PER_TURN: usize = 16;
 /// Span addresses copied per turn of a thread's lock.
@@ -93,7 +99,7 @@ pub(crate) fn scan_roots(
             stack.push(header);
         }
         drop(state);
-        drain(stack, pool);
+        drain(stack, pool, usize::MAX);
         next += 1;
     }
 }
@@ -101,6 +107,10 @@ pub(crate) fn scan_roots(
 /// Packets of grey objects waiting to be traced.
 pub(crate) struct WorkPool {
     packets: Mutex<Vec<Vec<NonNull<Header>>>>,
+    /// A thread that must assist found no packet: whoever drains a stack should share it.
+    pub(crate) hungry: AtomicBool,
+    /// Objects traced since marking began.
+    pub(crate) traced: AtomicUsize,
 }
 
 // SAFETY: the pointers are objects of the collector's heap, valid on any thread.
@@ -112,6 +122,8 @@ impl WorkPool {
     pub(crate) const fn new() -> WorkPool {
         WorkPool {
             packets: Mutex::new(Vec::new()),
+            hungry: AtomicBool::new(false),
+            traced: AtomicUsize::new(0),
         }
     }
 
@@ -137,15 +149,32 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Traces until `stack` is empty, sharing work with the pool when the stack grows long.
-pub(crate) fn drain(stack: &mut Vec<NonNull<Header>>, pool: &WorkPool) -> usize {
+/// Traces until `stack` is empty or `budget` objects are traced, sharing work with the pool
+/// when the stack grows long or a thread is hungry. Returns the objects traced.
+pub(crate) fn drain(stack: &mut Vec<NonNull<Header>>, pool: &WorkPool, budget: usize) -> usize {
     let mut traced = 0;
-    while let Some(header) = stack.pop() {
-        // SAFETY: everything on a grey stack was marked this cycle and is alive.
-        unsafe { trace(header, stack) };
-        traced += 1;
-        if stack.len() >= 4 * PACKET {
-            pool.push(stack.split_off(stack.len() - PACKET));
+    while traced < budget {
+        let mut batch = 0;
+        while let Some(header) = stack.pop() {
+            // SAFETY: everything on a grey stack was marked this cycle and is alive.
+            unsafe { trace(header, stack) };
+            batch += 1;
+            if stack.len() >= 4 * PACKET {
+                pool.push(stack.split_off(stack.len() - PACKET));
+            }
+            if batch == TRACE_BATCH {
+                break;
+            }
+        }
+        traced += batch;
+        pool.traced.fetch_add(batch, Relaxed);
+        if stack.is_empty() {
+            break;
+        }
+        if pool.hungry.load(Relaxed) && stack.len() >= 2 {
+            pool.hungry.store(false, Relaxed);
+            let newer = stack.split_off(stack.len() / 2);
+            pool.push(std::mem::replace(stack, newer));
         }
     }
     traced
@@ -191,6 +220,6 @@ pub(crate) fn scan_roots(
                 }
             }
         }
-        drain(stack, pool);
+        drain(stack, pool, usize::MAX);
     }
 }
