@@ -7,7 +7,9 @@
 //!    are born marked).
 //! 2. **Concurrent mark**: the collector scans each thread's space for white objects with roots
 //!    (`mark.rs`), traces from them, and keeps taking the grey objects threads shade, from the
-//!    pool and from their buffers, until it finds none.
+//!    pool and from their buffers, until it finds none. Threads that allocate ahead of
+//!    marking's progress trace packets from the pool too (assists, `pacer.rs`); the pool
+//!    counts the packets they hold under its lock.
 //! 3. **Mark termination** (stop-the-world): if some thread's buffer or the pool still holds
 //!    grey objects, the world restarts and marking goes on; otherwise shading turns off and the
 //!    set of threads is frozen for this cycle. Allocation stays black until a space is swept.
@@ -39,8 +41,8 @@ use crate::mark::{self, WorkPool, lock};
 use crate::pacer::Pacer;
 use crate::stats::{GcStats, Totals};
 use std::ptr::NonNull;
-use std::sync::atomic::Ordering::{Relaxed, SeqCst};
-use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -62,8 +64,6 @@ pub(crate) struct Collector {
     pub(crate) pacer: Pacer,
     /// Between mark start and mark termination.
     marking: AtomicBool,
-    /// Threads assisting the marker right now (each may hold grey objects outside the pool).
-    assists: AtomicUsize,
     control: Mutex<Control>,
     /// The collector thread waits here for a request.
     wake: Condvar,
@@ -117,7 +117,6 @@ pub(crate) fn collector() -> &'static Collector {
         work: WorkPool::new(),
         pacer: Pacer::new(),
         marking: AtomicBool::new(false),
-        assists: AtomicUsize::new(0),
         control: Mutex::new(Control::default()),
         wake: Condvar::new(),
         done: Condvar::new(),
@@ -179,26 +178,19 @@ impl Collector {
 
     /// Traces up to `ASSIST_OBJECTS` grey objects from the pool; false if it had none.
     fn assist_once(&self) -> bool {
-        // Counted before taking work: mark termination sees either the packet in the pool or
-        // this assist at work (see `cycle`).
-        self.assists.fetch_add(1, SeqCst);
-        let Some(mut stack) = self.work.pop() else {
-            self.assists.fetch_sub(1, SeqCst);
+        // The pool counts the packet as held until it is given back, so that mark termination
+        // sees it (see `cycle`).
+        let Some(mut stack) = self.work.take() else {
             return false;
         };
         let mut budget = ASSIST_OBJECTS;
         loop {
             budget -= mark::drain(&mut stack, &self.work, budget);
-            if budget == 0 {
+            if budget == 0 || !self.work.refill(&mut stack) {
                 break;
             }
-            match self.work.pop() {
-                Some(packet) => stack = packet,
-                None => break,
-            }
         }
-        self.work.push(stack);
-        self.assists.fetch_sub(1, SeqCst);
+        self.work.give_back(stack);
         true
     }
 
@@ -315,10 +307,9 @@ impl Collector {
         let cycle_locals = loop {
             self.mark_until_idle(&mut stack);
             let done = self.stop_the_world(|registry, states| {
-                // An assist that took a packet holds grey objects until it gives back the rest
-                // (it took the packet before this check, or the pool was empty: no thread can
-                // add to the pool while the world is stopped).
-                let mut left = !self.work.is_empty() || self.assists.load(SeqCst) != 0;
+                // Grey objects outside the threads' buffers are in the pool or held by an
+                // assist, which the pool counts under the same lock: one look sees both.
+                let mut left = !self.work.is_idle();
                 for state in states.iter_mut() {
                     if !state.grey.is_empty() {
                         stack.append(&mut state.grey);
@@ -392,7 +383,7 @@ impl Collector {
                 stack.append(&mut local.state.lock_collector().grey);
             }
             if stack.is_empty() {
-                if self.assists.load(SeqCst) == 0 {
+                if !self.work.is_held() {
                     return;
                 }
                 // An assist holds grey objects: it traces them or gives them back shortly.

@@ -104,9 +104,11 @@ pub(crate) fn scan_roots(
     }
 }
 
-/// Packets of grey objects waiting to be traced.
+/// Packets of grey objects waiting to be traced, and the count of those that assists have
+/// taken and hold (under one lock, so that mark termination sees both at one instant: work
+/// is either in the pool or held, never in flight between them unseen).
 pub(crate) struct WorkPool {
-    packets: Mutex<Vec<Vec<NonNull<Header>>>>,
+    packets: Mutex<Packets>,
     /// A thread that must assist found no packet: whoever drains a stack should share it.
     pub(crate) hungry: AtomicBool,
     /// Objects traced since marking began.
@@ -118,10 +120,19 @@ unsafe impl Send for WorkPool {}
 // SAFETY: as above; the packets are behind a mutex.
 unsafe impl Sync for WorkPool {}
 
+struct Packets {
+    waiting: Vec<Vec<NonNull<Header>>>,
+    /// Packets taken by assists and not yet given back.
+    held: usize,
+}
+
 impl WorkPool {
     pub(crate) const fn new() -> WorkPool {
         WorkPool {
-            packets: Mutex::new(Vec::new()),
+            packets: Mutex::new(Packets {
+                waiting: Vec::new(),
+                held: 0,
+            }),
             hungry: AtomicBool::new(false),
             traced: AtomicUsize::new(0),
         }
@@ -129,16 +140,54 @@ impl WorkPool {
 
     pub(crate) fn push(&self, packet: Vec<NonNull<Header>>) {
         if !packet.is_empty() {
-            lock(&self.packets).push(packet);
+            lock(&self.packets).waiting.push(packet);
         }
     }
 
+    /// A packet for the collector's own marker (which mark termination need not count: it
+    /// runs on the same thread).
     pub(crate) fn pop(&self) -> Option<Vec<NonNull<Header>>> {
-        lock(&self.packets).pop()
+        lock(&self.packets).waiting.pop()
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        lock(&self.packets).is_empty()
+    /// A packet for an assist, which holds it until `give_back`.
+    pub(crate) fn take(&self) -> Option<Vec<NonNull<Header>>> {
+        let mut packets = lock(&self.packets);
+        let packet = packets.waiting.pop()?;
+        packets.held += 1;
+        Some(packet)
+    }
+
+    /// Another packet for an assist that holds one and has traced all of it.
+    pub(crate) fn refill(&self, stack: &mut Vec<NonNull<Header>>) -> bool {
+        debug_assert!(stack.is_empty());
+        match lock(&self.packets).waiting.pop() {
+            Some(packet) => {
+                *stack = packet;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// An assist is done with its packet; what is left of it goes back to the pool.
+    pub(crate) fn give_back(&self, stack: Vec<NonNull<Header>>) {
+        let mut packets = lock(&self.packets);
+        if !stack.is_empty() {
+            packets.waiting.push(stack);
+        }
+        packets.held -= 1;
+    }
+
+    /// No packet waits and no assist holds one.
+    pub(crate) fn is_idle(&self) -> bool {
+        let packets = lock(&self.packets);
+        packets.waiting.is_empty() && packets.held == 0
+    }
+
+    /// Some assist holds a packet.
+    pub(crate) fn is_held(&self) -> bool {
+        lock(&self.packets).held != 0
     }
 }
 
@@ -154,6 +203,7 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub(crate) fn drain(stack: &mut Vec<NonNull<Header>>, pool: &WorkPool, budget: usize) -> usize {
     let mut traced = 0;
     while traced < budget {
+        let batch_end = TRACE_BATCH.min(budget - traced);
         let mut batch = 0;
         while let Some(header) = stack.pop() {
             // SAFETY: everything on a grey stack was marked this cycle and is alive.
@@ -162,7 +212,7 @@ pub(crate) fn drain(stack: &mut Vec<NonNull<Header>>, pool: &WorkPool, budget: u
             if stack.len() >= 4 * PACKET {
                 pool.push(stack.split_off(stack.len() - PACKET));
             }
-            if batch == TRACE_BATCH {
+            if batch == batch_end {
                 break;
             }
         }
