@@ -35,7 +35,8 @@
 //!    by the collector on its own thread).
 //!
 //! Environment: `BINARY_TREES_DEPTH` (default 21) and `BINARY_TREES_ROUNDS` (default 5) for
-//! the paired binary-trees tables, `GC_PAUSE_SECS` (default 10) for the pause window. Every
+//! the paired binary-trees tables, `BINARY_TREES_PEERS` (say `Arc,dumpster_unsync`) to run
+//! only some peers beside gort in the one-thread table, `GC_PAUSE_SECS` (default 10) for the pause window. Every
 //! variant allocates through the system allocator (glibc's malloc), except gort's `Gc`,
 //! which has its own spaces.
 //!
@@ -462,20 +463,47 @@ fn report_trees_single() {
     ];
     let runs: Vec<RefCell<Vec<Run>>> = names.iter().map(|_| RefCell::default()).collect();
     let workload = format!("binary_trees_{max}");
-    paired::run(
-        rounds,
-        &mut [
-            tree_contender::<Heap<gort::gc::Gc<GortNode>, 1>>(max, &runs[0]),
-            tree_contender::<Heap<Arc<ArcNode>, 1>>(max, &runs[1]),
-            tree_contender::<Heap<Rc<RcNode>, 1>>(max, &runs[2]),
-            tree_contender::<Heap<gc::Gc<RustGcNode>, 1>>(max, &runs[3]),
-            tree_contender::<Heap<dumpster::unsync::Gc<DumpsterNode>, 1>>(max, &runs[4]),
-            tree_contender::<ArenaTrees>(max, &runs[5]),
-            tree_contender::<Heap<Box<BoxNode>, 1>>(max, &runs[6]),
-        ],
-    )
-    .print_rows(&workload, 1, "");
+    let mut contenders = vec![
+        tree_contender::<Heap<gort::gc::Gc<GortNode>, 1>>(max, &runs[0]),
+        tree_contender::<Heap<Arc<ArcNode>, 1>>(max, &runs[1]),
+        tree_contender::<Heap<Rc<RcNode>, 1>>(max, &runs[2]),
+        tree_contender::<Heap<gc::Gc<RustGcNode>, 1>>(max, &runs[3]),
+        tree_contender::<Heap<dumpster::unsync::Gc<DumpsterNode>, 1>>(max, &runs[4]),
+        tree_contender::<ArenaTrees>(max, &runs[5]),
+        tree_contender::<Heap<Box<BoxNode>, 1>>(max, &runs[6]),
+    ];
+    // `BINARY_TREES_PEERS=Arc,dumpster_unsync` runs only those peers beside gort (rust-gc and
+    // gc-arena take minutes a run at depth 21).
+    let kept = peers_kept(&names);
+    let mut index = 0;
+    contenders.retain(|_| {
+        index += 1;
+        kept[index - 1]
+    });
+    paired::run(rounds, &mut contenders).print_rows(&workload, 1, "");
+    drop(contenders);
+    let (names, runs): (Vec<&str>, Vec<RefCell<Vec<Run>>>) = names
+        .into_iter()
+        .zip(runs)
+        .zip(kept)
+        .filter_map(|(pair, kept)| kept.then_some(pair))
+        .unzip();
     print_runs(&workload, &names, &runs);
+}
+
+/// Which of `names` (gort's first) to run: all, or gort and those `BINARY_TREES_PEERS` lists.
+fn peers_kept(names: &[&str]) -> Vec<bool> {
+    let peers = std::env::var("BINARY_TREES_PEERS").ok();
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            i == 0
+                || peers
+                    .as_deref()
+                    .is_none_or(|peers| peers.split(',').any(|peer| peer.trim() == *name))
+        })
+        .collect()
 }
 
 /// The parallel binary-trees rows: each depth's short-lived trees split over 2 threads, for
@@ -822,7 +850,7 @@ fn main() {
         !listing && (filters.is_empty() || filters.iter().any(|f| report.contains(f.as_str())))
     };
     let (single, parallel) = (
-        wanted("paired_binary_trees"),
+        wanted("paired_binary_trees_single"),
         wanted("paired_binary_trees_parallel"),
     );
     if single || parallel {

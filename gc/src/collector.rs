@@ -160,17 +160,21 @@ impl Collector {
     }
 
     fn ahead(&self) -> bool {
-        self.pacer.ahead(self.work.traced.load(Relaxed))
+        self.pacer.ahead(self.work.work.load(Relaxed))
     }
 
     /// Go's mark assist, on a thread that allocates faster than the marker marks: until the
     /// heap is back within what marking's progress allows (or marking ends), trace grey
-    /// objects from the pool, or, finding none, ask the marker to share its stack and wait
-    /// for it. (Called outside the thread's lock: the stop-the-world never waits for it.)
+    /// objects from the pool. Finding none, it asks the marker to share its stack; and if the
+    /// heap has passed its goal, it waits for the marker, which bounds the heap. (Called
+    /// outside the thread's lock: the stop-the-world never waits for it.)
     pub(crate) fn assist(&self) {
         while self.marking.load(Relaxed) && self.ahead() {
             if !self.assist_once() {
                 self.work.hungry.store(true, Relaxed);
+                if !self.pacer.over_goal() {
+                    return;
+                }
                 std::thread::sleep(ASSIST_WAIT);
             }
         }
@@ -289,7 +293,7 @@ impl Collector {
         let locals = self.stop_the_world(|registry, states| {
             registry.shade = true;
             registry.black = true;
-            self.work.traced.store(0, Relaxed);
+            self.work.work.store(0, Relaxed);
             self.pacer.mark_started();
             self.marking.store(true, Relaxed);
             for state in states.iter_mut() {
@@ -339,7 +343,7 @@ impl Collector {
         for (local, _) in &cycle_locals {
             local.state.lock_collector().space.sweep_begin();
         }
-        self.pacer.swept(live, self.work.traced.load(Relaxed));
+        self.pacer.swept(live, self.work.work.load(Relaxed));
         for (local, _) in &cycle_locals {
             loop {
                 let mut state = local.state.lock_collector();

@@ -7,7 +7,7 @@
 //! the stop-the-world (`collector.rs`). A stack that grows long gives packets to the pool, and
 //! one that is being drained gives away its older (shallower, so larger) half when a thread
 //! that must assist finds the pool empty (`WorkPool::hungry`). The pool counts the objects
-//! traced, which is marking's progress for the pacer.
+//! the root scan looked at and those traced: marking's progress, for the pacer.
 //!
 //! The root scan walks every object that was allocated when marking began, over a copy of the
 //! list of spans, without the owning thread's lock: an object still white whose root count is
@@ -111,8 +111,8 @@ pub(crate) struct WorkPool {
     packets: Mutex<Packets>,
     /// A thread that must assist found no packet: whoever drains a stack should share it.
     pub(crate) hungry: AtomicBool,
-    /// Objects traced since marking began.
-    pub(crate) traced: AtomicUsize,
+    /// Objects looked at by the root scan or traced since marking began.
+    pub(crate) work: AtomicUsize,
 }
 
 // SAFETY: the pointers are objects of the collector's heap, valid on any thread.
@@ -134,7 +134,7 @@ impl WorkPool {
                 held: 0,
             }),
             hungry: AtomicBool::new(false),
-            traced: AtomicUsize::new(0),
+            work: AtomicUsize::new(0),
         }
     }
 
@@ -217,7 +217,7 @@ pub(crate) fn drain(stack: &mut Vec<NonNull<Header>>, pool: &WorkPool, budget: u
             }
         }
         traced += batch;
-        pool.traced.fetch_add(batch, Relaxed);
+        pool.work.fetch_add(batch, Relaxed);
         if stack.is_empty() {
             break;
         }
@@ -258,9 +258,11 @@ pub(crate) fn scan_roots(
     pool: &WorkPool,
 ) {
     for spans in spans_of(local, count).chunks(SPANS_PER_TURN) {
+        let mut looked = 0;
         for span in spans {
             // SAFETY: a span of a live space, which sweeps only after marking.
             for object in unsafe { span.unmarked_objects() } {
+                looked += 1;
                 let header = object.cast::<Header>();
                 // SAFETY: an allocated object that was white at the start of marking was
                 // initialised before it (the start is a stop-the-world), and objects are freed
@@ -270,6 +272,7 @@ pub(crate) fn scan_roots(
                 }
             }
         }
+        pool.work.fetch_add(looked, Relaxed);
         drain(stack, pool, usize::MAX);
     }
 }
