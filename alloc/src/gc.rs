@@ -638,7 +638,11 @@ unsafe fn mark_in(span: *mut Span, addr: usize) -> bool {
     unsafe {
         let index = (*span).object_index(addr);
         let bit = 1u64 << (index % 64);
-        (*span).mark_bits()[index / 64].fetch_or(bit, Relaxed) & bit == 0
+        let word = &(*span).mark_bits()[index / 64];
+        // A plain load first: most objects shaded outside the marker's own tracing are marked
+        // already (born black, or reached twice), and a read-modify-write would cost them a
+        // locked instruction and take the line from the marker's cache.
+        word.load(Relaxed) & bit == 0 && word.fetch_or(bit, Relaxed) & bit == 0
     }
 }
 
