@@ -451,13 +451,11 @@ fn main() {
     if let Ok(spec) = std::env::var(RSS_CHILD) {
         rss_child(&spec);
     }
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let listing = args.iter().any(|a| a == "--list");
-    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
-    if !listing && (filters.is_empty() || filters.iter().any(|f| "peak_rss".contains(f.as_str()))) {
+    use gort_benches::reports::wanted;
+    if wanted("peak_rss") {
         report_rss();
     }
-    if !listing && (filters.is_empty() || filters.iter().any(|f| "paired".contains(f.as_str()))) {
+    if wanted("paired") {
         report_paired();
     }
     alloc_benches();

@@ -758,10 +758,7 @@ criterion_group!(
 
 fn main() {
     // The paired table runs unless criterion is only listing, or a filter names other rows.
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
-    let wanted = filters.is_empty() || filters.iter().any(|f| "paired".contains(f.as_str()));
-    if wanted && !args.iter().any(|a| a == "--list") {
+    if gort_benches::reports::wanted("paired") {
         report_paired();
     }
     benches();

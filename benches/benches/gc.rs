@@ -843,12 +843,7 @@ fn main() {
     if let Ok(variant) = std::env::var(PAUSE_CHILD) {
         pause_child(&variant);
     }
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let listing = args.iter().any(|a| a == "--list");
-    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
-    let wanted = |report: &str| {
-        !listing && (filters.is_empty() || filters.iter().any(|f| report.contains(f.as_str())))
-    };
+    use gort_benches::reports::wanted;
     let (single, parallel) = (
         wanted("paired_binary_trees_single"),
         wanted("paired_binary_trees_parallel"),

@@ -319,18 +319,11 @@ fn report_paired() {
 
 fn main() {
     // `cargo bench --no-run` builds; `cargo bench` runs the report, then criterion.
-    // The report runs unless criterion is only listing, or a filter names other workloads.
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
-    let wanted = filters.is_empty()
-        || filters
-            .iter()
-            .any(|f| "sleep_10ms_100k ticker_1ms_1s".contains(f.as_str()));
-    let listing = args.iter().any(|a| a == "--list");
-    if wanted && !listing {
+    use gort_benches::reports::wanted;
+    if wanted("sleep_10ms_100k ticker_1ms_1s") {
         report();
     }
-    if !listing && (filters.is_empty() || filters.iter().any(|f| "paired".contains(f.as_str()))) {
+    if wanted("paired") {
         report_paired();
     }
     benches();

@@ -15,6 +15,7 @@ use futures::channel::oneshot;
 
 pub mod gc_pauses;
 pub mod paired;
+pub mod reports;
 
 /// A multi-thread runtime as the benches drive it: the handful of operations tokio's scheduler
 /// benches use, named after what they do rather than after either runtime's spelling.
