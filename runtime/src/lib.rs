@@ -27,6 +27,9 @@
 #[global_allocator]
 static GLOBAL: gort_alloc::GortAlloc = gort_alloc::GortAlloc;
 
+// Under loom `SpinLock` is loom's `Mutex`, and the bias runs only in its own model.
+#[cfg_attr(gort_loom, allow(dead_code))]
+mod bias;
 mod blocking;
 mod builder;
 mod context;
@@ -34,6 +37,8 @@ pub mod coop;
 mod executor;
 mod lent;
 mod loom;
+#[cfg(all(test, gort_loom))]
+mod loom_bias;
 #[cfg(all(test, gort_loom))]
 mod loom_lent;
 pub mod runtime;

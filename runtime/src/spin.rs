@@ -37,7 +37,11 @@
 //! rarely last two rounds. Sleeping after four rounds instead of two gained about half as
 //! much; a back-off that doubles each round instead of sleeping, 1.13 times.
 //!
-//! Under loom the lock is loom's `Mutex`, so the models explore its interleavings.
+//! A lock that one thread takes again and again becomes biased to it (`bias.rs`): that
+//! thread then takes and releases it with plain stores, and anyone else revokes the bias first.
+//!
+//! Under loom the lock is loom's `Mutex`, so the models explore its interleavings; the bias
+//! has a model of its own (`loom_bias.rs`).
 //!
 //! gort-sync uses it too, through `gort_runtime::__private`; it is not part of the public API.
 
@@ -49,9 +53,10 @@ pub use loom_imp::{SpinGuard, SpinLock};
 
 #[cfg(not(gort_loom))]
 mod imp {
+    use crate::bias::{self, Holder, RawBiased};
     use std::cell::UnsafeCell;
     use std::ops::{Deref, DerefMut};
-    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::*};
+    use std::sync::atomic::{AtomicU32, Ordering::*};
     use std::time::Duration;
 
     /// Quick looks, one spin-loop hint apart, before the long back-off.
@@ -103,11 +108,12 @@ mod imp {
 
     /// A spin lock around a `T`.
     ///
-    /// `repr(C)`: the lock word comes first, so the value's first fields share its cache line
-    /// (a channel keeps there what every operation writes, see `gort-sync`'s `chan/state.rs`).
+    /// `repr(C)`: the lock's 8 bytes of words come first, so the value's first fields share
+    /// their cache line (a channel keeps there what every operation writes, see `gort-sync`'s
+    /// `chan/state.rs`).
     #[repr(C)]
     pub struct SpinLock<T> {
-        locked: AtomicBool,
+        raw: RawBiased,
         value: UnsafeCell<T>,
     }
 
@@ -121,7 +127,7 @@ mod imp {
         /// An unlocked lock around `value`.
         pub const fn new(value: T) -> SpinLock<T> {
             SpinLock {
-                locked: AtomicBool::new(false),
+                raw: RawBiased::new(),
                 value: UnsafeCell::new(value),
             }
         }
@@ -129,23 +135,70 @@ mod imp {
         /// Takes the lock, spinning (then sleeping the thread) while another holds it.
         #[inline]
         pub fn lock(&self) -> SpinGuard<'_, T> {
+            if let Some(me) = bias::thread::current()
+                && self.raw.try_biased(me)
+            {
+                return SpinGuard {
+                    lock: self,
+                    biased: Some(me),
+                };
+            }
             if self
+                .raw
                 .locked
                 .compare_exchange_weak(false, true, Acquire, Relaxed)
                 .is_err()
             {
                 self.lock_contended();
             }
-            SpinGuard { lock: self }
+            self.settle(true);
+            SpinGuard {
+                lock: self,
+                biased: None,
+            }
         }
 
-        /// The lock if it is free now, without waiting.
+        /// The lock if it is free now, without waiting (a bias held by another thread is
+        /// revoked, and if that thread is inside, the lock is not free).
         #[inline]
         pub fn try_lock(&self) -> Option<SpinGuard<'_, T>> {
-            self.locked
+            if let Some(me) = bias::thread::current()
+                && self.raw.try_biased(me)
+            {
+                return Some(SpinGuard {
+                    lock: self,
+                    biased: Some(me),
+                });
+            }
+            self.raw
+                .locked
                 .compare_exchange(false, true, Acquire, Relaxed)
-                .ok()
-                .map(|_| SpinGuard { lock: self })
+                .ok()?;
+            self.settle(false).then_some(SpinGuard {
+                lock: self,
+                biased: None,
+            })
+        }
+
+        /// With the lock word held: revokes another thread's bias or counts towards one for
+        /// this thread (see `bias.rs`). False if `wait` is false and the biased owner is
+        /// inside; the lock word is released then.
+        #[inline]
+        fn settle(&self, wait: bool) -> bool {
+            let me = bias::thread::for_slow_path();
+            self.raw.settle(
+                me,
+                wait,
+                bias::thread::record,
+                bias::thread::heavy_fence,
+                |looks| {
+                    if looks < 64 {
+                        std::hint::spin_loop();
+                    } else {
+                        std::thread::yield_now();
+                    }
+                },
+            )
         }
 
         #[cold]
@@ -178,11 +231,18 @@ mod imp {
             }
         }
 
+        /// Whether the lock is biased to some thread now.
+        #[cfg(test)]
+        pub(crate) fn is_biased(&self) -> bool {
+            self.raw.is_biased()
+        }
+
         /// Test, then test-and-set: a failing CAS would take the line from the holder.
         #[inline]
         fn try_acquire(&self) -> bool {
-            !self.locked.load(Relaxed)
+            !self.raw.locked.load(Relaxed)
                 && self
+                    .raw
                     .locked
                     .compare_exchange_weak(false, true, Acquire, Relaxed)
                     .is_ok()
@@ -192,6 +252,8 @@ mod imp {
     /// Holds the lock; unlocks when dropped.
     pub struct SpinGuard<'a, T> {
         lock: &'a SpinLock<T>,
+        /// The thread's record if the lock was taken through its bias.
+        biased: Option<&'static Holder>,
     }
 
     impl<T> Deref for SpinGuard<'_, T> {
@@ -215,7 +277,10 @@ mod imp {
     impl<T> Drop for SpinGuard<'_, T> {
         #[inline]
         fn drop(&mut self) {
-            self.lock.locked.store(false, Release);
+            match self.biased {
+                Some(me) => RawBiased::unlock_biased(me),
+                None => self.lock.raw.locked.store(false, Release),
+            }
         }
     }
 }
@@ -298,5 +363,87 @@ mod tests {
         waiter.join().expect("the waiter panicked");
         assert_eq!(*lock.lock(), 1);
         assert!(lock.try_lock().is_some());
+    }
+
+    /// A lock that one thread takes again and again becomes biased to it (where the machine
+    /// has the asymmetric fence), and loses the bias when another thread takes it.
+    #[test]
+    fn a_lock_taken_by_one_thread_becomes_biased_to_it() {
+        let lock = Arc::new(SpinLock::new(0u32));
+        for _ in 0..5_000 {
+            *lock.lock() += 1;
+        }
+        if !crate::bias::thread::heavy_available() {
+            assert!(!lock.is_biased());
+            return;
+        }
+        assert!(
+            lock.is_biased(),
+            "5,000 acquisitions by one thread did not bias the lock"
+        );
+        {
+            let lock = Arc::clone(&lock);
+            std::thread::spawn(move || *lock.lock() += 1)
+                .join()
+                .expect("the other thread panicked");
+        }
+        assert!(!lock.is_biased());
+        assert_eq!(*lock.lock(), 5_001);
+    }
+
+    /// A lock biased to one thread, then taken by four threads in runs long enough to bias it
+    /// again, with `lock` and `try_lock`: never two inside, no increment lost, and the bias was
+    /// revoked along the way.
+    #[test]
+    fn biased_owners_and_revokers_exclude_each_other() {
+        const THREADS: u64 = 4;
+        const RUNS: u64 = 10;
+        const RUN: u64 = 5_000;
+        let lock = Arc::new(SpinLock::new((0u64, false)));
+        let mut done = 0;
+        for _ in 0..20_000 {
+            lock.lock().0 += 1;
+            done += 1;
+        }
+        let available = crate::bias::thread::heavy_available();
+        assert_eq!(lock.is_biased(), available);
+        let before = crate::bias::REVOCATIONS.load(std::sync::atomic::Ordering::Relaxed);
+        let threads: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let lock = Arc::clone(&lock);
+                std::thread::spawn(move || {
+                    let mut done = 0;
+                    for run in 0..RUNS {
+                        for i in 0..RUN {
+                            let mut guard = if (run + i + t) % 7 == 0 {
+                                match lock.try_lock() {
+                                    Some(guard) => guard,
+                                    None => continue,
+                                }
+                            } else {
+                                lock.lock()
+                            };
+                            assert!(!guard.1, "two holders at once");
+                            guard.1 = true;
+                            std::hint::spin_loop();
+                            guard.0 += 1;
+                            guard.1 = false;
+                            done += 1;
+                        }
+                        std::thread::sleep(Duration::from_micros(200));
+                    }
+                    done
+                })
+            })
+            .collect();
+        done += threads
+            .into_iter()
+            .map(|thread| thread.join().expect("a locker panicked"))
+            .sum::<u64>();
+        assert_eq!(lock.lock().0, done);
+        if available {
+            let after = crate::bias::REVOCATIONS.load(std::sync::atomic::Ordering::Relaxed);
+            assert!(after > before, "the bias was never revoked");
+        }
     }
 }
