@@ -41,14 +41,14 @@
 //! thread of the process, 15 µs on our 2-core VMs when the other core is busy (0.1 µs when it
 //! is idle), where a biased acquisition saves some 5 ns. So a lock is biased only to a thread
 //! that has shown it keeps it: `settle` counts the consecutive slow acquisitions by one record
-//! (`streak`), and at 4,096 of them biases the lock to it. While biased, the owner counts its
+//! (`streak`), and at 16,384 of them biases the lock to it. While biased, the owner counts its
 //! acquisitions in the same field. A revocation that finds the bias served at least 8,192 of
-//! them lowers the lock's `penalty`, otherwise it raises it; at penalty 1 it takes 16,384
+//! them lowers the lock's `penalty`, otherwise it raises it; at penalty 1 it takes 65,536
 //! consecutive acquisitions to bias the lock, and at 2 it is never biased again. A lock that
-//! threads take in turns (a channel between goroutines on two workers) is never biased and
-//! pays one load and a compare for it; the prime sieve's 5,000 short-lived channels saw 10 to
-//! 200 revocations a run (25,000 with a first threshold of 64, which made it 1.4 times
-//! slower).
+//! threads take in turns (a channel between goroutines on two workers) is never biased, and
+//! pays for the bookkeeping a load and two stores to a line it holds anyway. With a first
+//! threshold of 64 the prime sieve's 5,000 short-lived channels saw 25,000 revocations a run
+//! and ran 1.4 times slower; with 4,096, 10 to 200.
 //!
 //! # Records
 //!
@@ -65,7 +65,7 @@ use crate::loom::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::*};
 const BIASED: u32 = 1 << 31;
 /// Consecutive slow acquisitions by one record before the lock is biased to it, at penalty 0;
 /// four times as many at penalty 1.
-const MIN_STREAK: u16 = 4096;
+const MIN_STREAK: u16 = 16384;
 /// The penalty at which a lock is never biased again.
 const NEVER: u8 = 2;
 /// Acquisitions through a bias that paid for its revocation: the penalty goes down.
@@ -78,9 +78,9 @@ pub(crate) static REVOCATIONS: AtomicUsize = AtomicUsize::new(0);
 /// A thread's record: the lock it holds through a bias, if any.
 #[repr(align(64))]
 pub(crate) struct Holder {
-    /// The address of the lock held through the fast path; 0 when none.
+    /// The address of the lock held through the fast path; 0 when none. Read by revokers.
     slot: AtomicUsize,
-    /// This record's number, from 1.
+    /// This record's number, from 1 (0: a placeholder, no thread's).
     index: u32,
 }
 
@@ -90,6 +90,16 @@ impl Holder {
         Holder {
             slot: AtomicUsize::new(0),
             index,
+        }
+    }
+
+    /// A record that is no thread's: what the slow path sees before a thread's first slow
+    /// lock and where it has none.
+    #[cfg(not(gort_loom))]
+    const fn placeholder() -> Holder {
+        Holder {
+            slot: AtomicUsize::new(0),
+            index: 0,
         }
     }
 
@@ -107,6 +117,18 @@ fn light_fence() {
     crate::loom::atomic::fence(SeqCst);
     #[cfg(not(gort_loom))]
     std::sync::atomic::compiler_fence(SeqCst);
+}
+
+/// What `settle` found, with the lock word held.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Settled {
+    /// The lock is held, through the word.
+    Held,
+    /// The lock is held, through the word, and is biased to the caller: it may take it
+    /// through the bias from now on.
+    Mine,
+    /// `try_lock` only: the biased owner is inside; the bias is restored and the word released.
+    Busy,
 }
 
 /// The lock's words: the spin lock's, and the bias's. `repr(C)` and 8 bytes outside loom, so
@@ -186,7 +208,7 @@ impl RawBiased {
         self.penalty.with_mut(|p| unsafe { *p = value })
     }
 
-    fn addr(&self) -> usize {
+    pub(crate) fn addr(&self) -> usize {
         self as *const RawBiased as usize
     }
 
@@ -224,10 +246,12 @@ impl RawBiased {
 
     /// Called with the lock word held: revokes another record's bias (waiting for its owner to
     /// leave), or counts towards biasing the lock to `me`. When `wait` is false and the owner
-    /// is inside: false, with the bias restored and the lock word released.
+    /// is inside: `Busy`, with the bias restored and the lock word released.
     ///
     /// `record` finds a record by its number; `heavy_fence` is the heavy side of the fence and
-    /// `relax` what to do between looks at the owner's slot.
+    /// `relax` what to do between looks at the owner's slot. Inlined: every slow acquisition
+    /// passes here, and on the common paths it is a load, a compare and at most two stores.
+    #[inline(always)]
     pub(crate) fn settle<'r>(
         &self,
         me: Option<&Holder>,
@@ -235,55 +259,19 @@ impl RawBiased {
         record: impl Fn(u32) -> &'r Holder,
         heavy_fence: impl Fn(),
         relax: impl Fn(u32),
-    ) -> bool {
+    ) -> Settled {
         let word = self.owner.load(Relaxed);
         let mine = me.map_or(0, |h| h.index);
         if word & BIASED != 0 {
-            if word == mine | BIASED {
-                // The owner itself, nested inside another biased lock: its slot is busy with
-                // that one, so it cannot be inside this one.
-                return true;
+            if mine != 0 && word == mine | BIASED {
+                // The owner itself: nested inside another biased lock (its slot is busy with
+                // that one, so it cannot be inside this one), or it had forgotten the bias.
+                return Settled::Mine;
             }
-            self.owner.store(0, Relaxed);
-            heavy_fence();
-            #[cfg(all(test, not(gort_loom)))]
-            REVOCATIONS.fetch_add(1, Relaxed);
-            let holder = record(word & !BIASED);
-            let mut looks = 0;
-            let inside = loop {
-                if holder.slot.load(Acquire) != self.addr() {
-                    break false;
-                }
-                if !wait {
-                    break true;
-                }
-                relax(looks);
-                looks = looks.saturating_add(1);
-            };
-            if inside {
-                // `try_lock` gives up, and gives the bias back: the owner is inside, and a
-                // later holder of the word that found the lock unbiased would join it there.
-                // Its fast paths that failed meanwhile wait for the word, and take it as the
-                // biased owner (above).
-                self.owner.store(word, Relaxed);
-                self.locked.store(false, Release);
-                return false;
-            }
-            // SAFETY: the owner is out (its release store of `slot` was read with Acquire), and
-            // the lock word is ours.
-            unsafe {
-                let penalty = self.penalty();
-                self.set_penalty(if self.streak() >= PAYOFF {
-                    penalty.saturating_sub(1)
-                } else {
-                    (penalty + 1).min(NEVER)
-                });
-                self.set_streak(0);
-            }
-            return true;
+            return self.revoke(word, wait, record(word & !BIASED), heavy_fence, relax);
         }
         if mine == 0 {
-            return true;
+            return Settled::Held;
         }
         // SAFETY: the lock word is ours, and the lock is not biased.
         unsafe {
@@ -291,15 +279,67 @@ impl RawBiased {
                 let streak = self.streak().saturating_add(1);
                 self.set_streak(streak);
                 let penalty = self.penalty();
-                if penalty < NEVER && streak >= MIN_STREAK << (2 * penalty) {
+                if penalty < NEVER && u32::from(streak) >= u32::from(MIN_STREAK) << (2 * penalty) {
                     self.owner.store(mine | BIASED, Relaxed);
+                    return Settled::Mine;
                 }
             } else {
                 self.owner.store(mine, Relaxed);
                 self.set_streak(1);
             }
         }
-        true
+        Settled::Held
+    }
+
+    /// Revokes the bias of `holder`'s thread (`word`), then waits for it to leave (see
+    /// `settle`). Out of line: rare, and a system call.
+    #[cold]
+    #[inline(never)]
+    fn revoke(
+        &self,
+        word: u32,
+        wait: bool,
+        holder: &Holder,
+        heavy_fence: impl Fn(),
+        relax: impl Fn(u32),
+    ) -> Settled {
+        self.owner.store(0, Relaxed);
+        heavy_fence();
+
+        #[cfg(all(test, not(gort_loom)))]
+        REVOCATIONS.fetch_add(1, Relaxed);
+        let mut looks = 0;
+        let inside = loop {
+            if holder.slot.load(Acquire) != self.addr() {
+                break false;
+            }
+            if !wait {
+                break true;
+            }
+            relax(looks);
+            looks = looks.saturating_add(1);
+        };
+        if inside {
+            // `try_lock` gives up, and gives the bias back: the owner is inside, and a
+            // later holder of the word that found the lock unbiased would join it there.
+            // Its fast paths that failed meanwhile wait for the word, and take it as the
+            // biased owner (above).
+            self.owner.store(word, Relaxed);
+            self.locked.store(false, Release);
+            return Settled::Busy;
+        }
+        // SAFETY: the owner is out (its release store of `slot` was read with Acquire), and
+        // the lock word is ours.
+        unsafe {
+            let penalty = self.penalty();
+            self.set_penalty(if self.streak() >= PAYOFF {
+                penalty.saturating_sub(1)
+            } else {
+                (penalty + 1).min(NEVER)
+            });
+            self.set_streak(0);
+        }
+        Settled::Held
     }
 }
 
@@ -314,8 +354,10 @@ pub(crate) mod thread {
 
     const CHUNK: usize = 256;
     const CHUNKS: usize = 256;
-    /// The thread's record went back at its exit: slow path from now on.
-    const GONE: *const Holder = std::ptr::dangling::<Holder>();
+    /// Where the thread's record points before its first slow lock.
+    static UNMADE: Holder = Holder::placeholder();
+    /// Where it points after the thread's exit, or where it has none: slow path for good.
+    static NONE: Holder = Holder::placeholder();
 
     static CHUNK_TABLE: [AtomicPtr<Holder>; CHUNKS] =
         [const { AtomicPtr::new(std::ptr::null_mut()) }; CHUNKS];
@@ -323,10 +365,21 @@ pub(crate) mod thread {
     /// Records handed out so far, and those given back.
     static FREE: Mutex<(u32, Vec<u32>)> = Mutex::new((0, Vec::new()));
 
+    /// Slots of the thread's cache of locks biased to it.
+    const HINTS: usize = 8;
+
     std::thread_local! {
-        /// The thread's record: null until its first slow lock, `GONE` after its exit or where
-        /// it has none.
-        static ME: Cell<*const Holder> = const { Cell::new(std::ptr::null()) };
+        /// The thread's record: `UNMADE` until its first slow lock, `NONE` after its exit or
+        /// where it has none.
+        static ME: Cell<&'static Holder> = const { Cell::new(&UNMADE) };
+        /// Addresses of locks biased to this thread, direct-mapped by address. The fast path
+        /// reads a lock's `owner` only if its address is here: a lock word read before the
+        /// compare-and-swap that takes it would fetch the line shared and then again
+        /// exclusive, and a read of the thread's record before it would make the
+        /// compare-and-swap wait for two dependent loads (select over four buffered channels
+        /// shared by two workers lost 7 to 15% to those). A stale hint costs a load of the
+        /// lock word; a missing one, the slow path, which puts it back.
+        static HINTED: [Cell<usize>; HINTS] = const { [const { Cell::new(0) }; HINTS] };
         /// Gives the record back when the thread exits.
         static EXIT: Exit = const { Exit(Cell::new(0)) };
     }
@@ -339,7 +392,7 @@ pub(crate) mod thread {
             if index == 0 {
                 return;
             }
-            let _ = ME.try_with(|me| me.set(GONE));
+            let _ = ME.try_with(|me| me.set(&NONE));
             debug_assert!(!record(index).is_busy(), "a thread exits holding a lock");
             FREE.lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -361,39 +414,50 @@ pub(crate) mod thread {
         unsafe { &*chunk.add(i % CHUNK) }
     }
 
-    /// The thread's record for the fast path: `None` before its first slow lock and after it
-    /// exited.
+    /// The thread's record: a placeholder before the thread's first slow lock and where it
+    /// has none.
     #[inline(always)]
-    pub(crate) fn current() -> Option<&'static Holder> {
-        let me = ME.with(Cell::get);
-        if me.is_null() || me == GONE {
-            return None;
-        }
-        // SAFETY: records are never freed.
-        Some(unsafe { &*me })
+    pub(crate) fn me() -> &'static Holder {
+        ME.with(Cell::get)
     }
 
-    /// The thread's record for the slow path, made at the thread's first slow lock; `None`
-    /// where there is none and will be none.
+    fn hint_slot<R>(lock: usize, f: impl FnOnce(&Cell<usize>) -> R) -> R {
+        HINTED.with(|hints| f(&hints[(lock >> 6) % HINTS]))
+    }
+
+    /// Whether the lock at `lock` was biased to this thread when it last looked.
     #[inline(always)]
-    pub(crate) fn for_slow_path() -> Option<&'static Holder> {
-        let me = ME.with(Cell::get);
-        if me.is_null() {
+    pub(crate) fn hinted(lock: usize) -> bool {
+        hint_slot(lock, |slot| slot.get() == lock)
+    }
+
+    /// Remembers that the lock at `lock` is biased to this thread.
+    #[inline(always)]
+    pub(crate) fn hint(lock: usize) {
+        hint_slot(lock, |slot| slot.set(lock));
+    }
+
+    /// Forgets it (the bias was revoked).
+    #[inline(always)]
+    pub(crate) fn unhint(lock: usize) {
+        hint_slot(lock, |slot| slot.set(0));
+    }
+
+    /// The record for the slow path: made at the thread's first slow lock.
+    #[inline(always)]
+    pub(crate) fn record_or_make(me: &'static Holder) -> Option<&'static Holder> {
+        if std::ptr::eq(me, &UNMADE) {
             return make();
         }
-        if me == GONE {
-            return None;
-        }
-        // SAFETY: records are never freed.
-        Some(unsafe { &*me })
+        (!std::ptr::eq(me, &NONE)).then_some(me)
     }
 
-    /// Makes the thread's record, or marks it as having none (`GONE`) for good.
+    /// Makes the thread's record, or marks it as having none (`NONE`) for good.
     #[cold]
     fn make() -> Option<&'static Holder> {
         let made = try_make();
         if made.is_none() {
-            ME.with(|cell| cell.set(GONE));
+            ME.with(|cell| cell.set(&NONE));
         }
         made
     }

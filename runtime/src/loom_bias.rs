@@ -8,7 +8,7 @@
 //!
 //! Bounds and times are recorded above each model.
 
-use crate::bias::{Holder, RawBiased};
+use crate::bias::{Holder, RawBiased, Settled};
 use crate::loom::atomic::{Ordering::*, fence};
 use crate::loom::{Arc, UnsafeCell, thread};
 
@@ -45,7 +45,7 @@ impl Lock {
         }
     }
 
-    fn settle(&self, me: u32, wait: bool) -> bool {
+    fn settle(&self, me: u32, wait: bool) -> Settled {
         self.raw.settle(
             Some(self.record(me)),
             wait,
@@ -61,7 +61,7 @@ impl Lock {
             return true;
         }
         self.take_word();
-        assert!(self.settle(me, true));
+        assert_ne!(self.settle(me, true), Settled::Busy);
         false
     }
 
@@ -74,7 +74,7 @@ impl Lock {
             .locked
             .compare_exchange(false, true, Acquire, Relaxed)
             .ok()?;
-        self.settle(me, false).then_some(false)
+        (self.settle(me, false) != Settled::Busy).then_some(false)
     }
 
     /// `try_lock` by a thread with no record (a thread past its thread-locals' destruction).
@@ -83,13 +83,14 @@ impl Lock {
             .locked
             .compare_exchange(false, true, Acquire, Relaxed)
             .is_ok()
-            && self.raw.settle(
-                None,
-                false,
-                |index| self.record(index),
-                || fence(SeqCst),
-                |_| thread::yield_now(),
-            )
+            && Settled::Busy
+                != self.raw.settle(
+                    None,
+                    false,
+                    |index| self.record(index),
+                    || fence(SeqCst),
+                    |_| thread::yield_now(),
+                )
     }
 
     fn unlock(&self, me: u32, biased: bool) {
