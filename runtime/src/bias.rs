@@ -41,14 +41,16 @@
 //! thread of the process, 15 µs on our 2-core VMs when the other core is busy (0.1 µs when it
 //! is idle), where a biased acquisition saves some 5 ns. So a lock is biased only to a thread
 //! that has shown it keeps it: `settle` counts the consecutive slow acquisitions by one record
-//! (`streak`), and at 16,384 of them biases the lock to it. While biased, the owner counts its
+//! (`streak`), and at 4,096 of them biases the lock to it. While biased, the owner counts its
 //! acquisitions in the same field. A revocation that finds the bias served at least 8,192 of
-//! them lowers the lock's `penalty`, otherwise it raises it; at penalty 1 it takes 65,536
+//! them lowers the lock's `penalty`, otherwise it raises it; at penalty 1 it takes 16,384
 //! consecutive acquisitions to bias the lock, and at 2 it is never biased again. A lock that
 //! threads take in turns (a channel between goroutines on two workers) is never biased, and
 //! pays for the bookkeeping a load and two stores to a line it holds anyway. With a first
 //! threshold of 64 the prime sieve's 5,000 short-lived channels saw 25,000 revocations a run
-//! and ran 1.4 times slower; with 4,096, 10 to 200.
+//! and ran 1.4 times slower; with 4,096, 10 to 200. With 16,384 the 4x4 MPMC bench lost most
+//! of its gain (0.88 of kanal's time against 0.62), as its channel's runs on one worker are
+//! biased less often.
 //!
 //! # Records
 //!
@@ -65,7 +67,7 @@ use crate::loom::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::*};
 const BIASED: u32 = 1 << 31;
 /// Consecutive slow acquisitions by one record before the lock is biased to it, at penalty 0;
 /// four times as many at penalty 1.
-const MIN_STREAK: u16 = 16384;
+const MIN_STREAK: u16 = 4096;
 /// The penalty at which a lock is never biased again.
 const NEVER: u8 = 2;
 /// Acquisitions through a bias that paid for its revocation: the penalty goes down.

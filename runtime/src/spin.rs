@@ -384,7 +384,7 @@ mod tests {
     #[test]
     fn a_lock_taken_by_one_thread_becomes_biased_to_it() {
         let lock = Arc::new(SpinLock::new(0u32));
-        for _ in 0..20_000 {
+        for _ in 0..5_000 {
             *lock.lock() += 1;
         }
         if !crate::bias::thread::heavy_available() {
@@ -393,7 +393,7 @@ mod tests {
         }
         assert!(
             lock.is_biased(),
-            "20,000 acquisitions by one thread did not bias the lock"
+            "5,000 acquisitions by one thread did not bias the lock"
         );
         {
             let lock = Arc::clone(&lock);
@@ -402,7 +402,7 @@ mod tests {
                 .expect("the other thread panicked");
         }
         assert!(!lock.is_biased());
-        assert_eq!(*lock.lock(), 20_001);
+        assert_eq!(*lock.lock(), 5_001);
     }
 
     /// A lock biased to one thread, then taken by four threads in runs long enough to bias it
