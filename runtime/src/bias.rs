@@ -526,6 +526,11 @@ pub(crate) mod thread {
         }
     }
 
+    /// Asks for the heavy fence ahead of the first lock that would (see `Builder::build`).
+    pub(crate) fn prepare() {
+        heavy_available();
+    }
+
     /// Whether the heavy fence works here (asked, and the process registered, once): locks
     /// are biased only then.
     pub(crate) fn heavy_available() -> bool {

@@ -134,6 +134,11 @@ impl Builder {
             max_threads: self.max_blocking_threads,
             keep_alive: self.blocking_keep_alive,
         };
+        // Register for the asymmetric fence of biased locks now, on the building thread: the
+        // registration can block for milliseconds (an RCU grace period), which on a worker in
+        // the middle of its work made a timer 10 ms late.
+        #[cfg(not(gort_loom))]
+        crate::bias::thread::prepare();
         Runtime::start(workers, &self.thread_name, self.stack_size, blocking)
     }
 }
