@@ -5,7 +5,9 @@
 //! spinning and parking workers that never leave a runnable task waiting while a core idles,
 //! and a coop budget that makes a goroutine that never blocks yield anyway. The design essay of
 //! each part opens its module: `task` (the allocation, state word and handles), `scheduler`
-//! (queues, stealing, parking), `coop` (the budget), `blocking` (the blocking pool).
+//! (queues, stealing, parking), `coop` (the budget), `blocking` (the blocking pool), `spin`
+//! and `bias` (the spin lock of channels and timer shards, and its bias towards the thread
+//! that keeps taking it).
 //!
 //! Applications use the facade crate `gort`, which re-exports all of this.
 //!

@@ -32,8 +32,9 @@ pub(crate) const UNBOUNDED: usize = usize::MAX;
 
 /// A channel, laid out so that what every operation writes, the lock word and the buffer's
 /// head and length, shares one cache line with the wait queues' heads, which every operation
-/// reads: `Chan` starts on a line, the lock word comes first (`SpinLock` is `repr(C)`), then
-/// `State` in its declared order (`repr(C)`). `closed` and `cap`, read by every send but
+/// reads: `Chan` starts on a line, the lock's 8 bytes of words come first (`SpinLock` is
+/// `repr(C)`; with the lock word, its bias's owner and counts, see gort-runtime's `bias.rs`),
+/// then `State` in its declared order (`repr(C)`). `closed` and `cap`, read by every send but
 /// written once, fall on the next line, where they stay shared between the cores. Laid out by
 /// the compiler, the lock word and the buffer fell on two lines, which the cores of a producer
 /// and a consumer passed back and forth at every message: SPSC went from 0.95-1.04 to
