@@ -403,6 +403,14 @@ pub(crate) mod thread {
         }
     }
 
+    /// Records made so far (for the tests: exited threads' records are reused).
+    #[cfg(test)]
+    pub(crate) fn records_made() -> u32 {
+        FREE.lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .0
+    }
+
     /// The record numbered `index` (from 1).
     pub(crate) fn record(index: u32) -> &'static Holder {
         let i = index as usize - 1;

@@ -460,4 +460,35 @@ mod tests {
             assert!(after > before, "the bias was never revoked");
         }
     }
+
+    /// Threads that come and go, one after another, each biasing a lock to itself: an exited
+    /// thread's record goes to the next thread, which inherits the biases made to it (and
+    /// takes the lock through them), and records are not made anew for each thread.
+    #[test]
+    fn exited_threads_hand_their_records_on() {
+        if !crate::bias::thread::heavy_available() {
+            return;
+        }
+        const THREADS: u32 = 40;
+        let lock = Arc::new(SpinLock::new(0u64));
+        let before = crate::bias::thread::records_made();
+        for _ in 0..THREADS {
+            let lock = Arc::clone(&lock);
+            std::thread::spawn(move || {
+                for _ in 0..5_000 {
+                    *lock.lock() += 1;
+                }
+            })
+            .join()
+            .expect("a locker panicked");
+        }
+        assert_eq!(*lock.lock(), u64::from(THREADS) * 5_000);
+        let made = crate::bias::thread::records_made() - before;
+        // Other tests' threads run meanwhile and take records too, but far fewer than one per
+        // thread here.
+        assert!(
+            made < THREADS / 2,
+            "{made} records made for {THREADS} threads in turn"
+        );
+    }
 }
