@@ -185,28 +185,32 @@ impl RawBiased {
     /// # Safety
     /// The caller holds the lock (through the word or the bias).
     unsafe fn streak(&self) -> u16 {
-        // SAFETY: the holder has the field to itself (see the caller's contract).
+        // SAFETY: the caller holds the lock, through the word or the bias, so no other thread
+        // writes the field meanwhile.
         self.streak.with(|s| unsafe { *s })
     }
 
     /// # Safety
     /// As for `streak`.
     unsafe fn set_streak(&self, value: u16) {
-        // SAFETY: as in `streak`.
+        // SAFETY: the caller holds the lock, through the word or the bias, so this thread is
+        // the only one to touch the field.
         self.streak.with_mut(|s| unsafe { *s = value })
     }
 
     /// # Safety
     /// The caller holds the lock word (the bias's owner never touches the penalty).
     unsafe fn penalty(&self) -> u8 {
-        // SAFETY: only holders of the word touch the field.
+        // SAFETY: the caller holds the lock word, and only holders of the word touch the
+        // field.
         self.penalty.with(|p| unsafe { *p })
     }
 
     /// # Safety
     /// As for `penalty`.
     unsafe fn set_penalty(&self, value: u8) {
-        // SAFETY: as in `penalty`.
+        // SAFETY: the caller holds the lock word, and only holders of the word touch the
+        // field (a biased owner never does).
         self.penalty.with_mut(|p| unsafe { *p = value })
     }
 
@@ -231,9 +235,11 @@ impl RawBiased {
         light_fence();
         // Acquire: nothing of the critical section moves above the check.
         if self.owner.load(Acquire) == word {
-            // SAFETY: the lock is held through the bias; a revoker reads the count only after
-            // the owner's release store.
-            unsafe { self.set_streak(self.streak().saturating_add(1)) };
+            // SAFETY: the lock is held through the bias, so no other thread touches the count:
+            // a revoker reads it only after the owner's release store of `slot`.
+            let served = unsafe { self.streak() };
+            // SAFETY: as for the read just above: the lock is held through the bias.
+            unsafe { self.set_streak(served.saturating_add(1)) };
             return true;
         }
         me.slot.store(0, Release);
@@ -275,7 +281,9 @@ impl RawBiased {
         if mine == 0 {
             return Settled::Held;
         }
-        // SAFETY: the lock word is ours, and the lock is not biased.
+        // SAFETY: every call in the block reads or writes `streak` or `penalty`, whose contract
+        // is that the caller holds the lock word: it does (we took it), and as the lock is not
+        // biased no owner is inside through the bias either.
         unsafe {
             if word == mine {
                 let streak = self.streak().saturating_add(1);
@@ -330,8 +338,10 @@ impl RawBiased {
             self.locked.store(false, Release);
             return Settled::Busy;
         }
-        // SAFETY: the owner is out (its release store of `slot` was read with Acquire), and
-        // the lock word is ours.
+        // SAFETY: every call in the block reads or writes `streak` or `penalty`, whose contract
+        // is that the caller holds the lock: the lock word is ours, and the biased owner is out
+        // (its release store of `slot` was read with Acquire, so its writes of `streak` are
+        // visible and no more will come).
         unsafe {
             let penalty = self.penalty();
             self.set_penalty(if self.streak() >= PAYOFF {

@@ -122,6 +122,15 @@ impl Lock {
     }
 }
 
+/// Runs `f` on a new thread with the lock, beside the model's own thread.
+fn beside<R: Send + 'static>(
+    lock: &Arc<Lock>,
+    f: impl FnOnce(&Lock) -> R + Send + 'static,
+) -> thread::JoinHandle<R> {
+    let lock = Arc::clone(lock);
+    thread::spawn(move || f(&lock))
+}
+
 /// The owner takes the lock twice (through its bias, then, once revoked, through the word)
 /// while another thread revokes the bias and takes it: never both inside, no section lost.
 // LOOM_MAX_PREEMPTIONS=3: 0.10 s (2026-12-07).
@@ -129,16 +138,12 @@ impl Lock {
 fn revocation_racing_the_owner() {
     loom::model(|| {
         let lock = Lock::biased_to_first();
-        let other = {
-            let lock = Arc::clone(&lock);
-            thread::spawn(move || {
-                let biased = lock.section(2);
-                assert!(!biased, "the lock was biased to the first record");
-            })
-        };
-        for _ in 0..2 {
-            lock.section(1);
-        }
+        let other = beside(&lock, |lock| {
+            let biased = lock.section(2);
+            assert!(!biased, "the lock was biased to the first record");
+        });
+        lock.section(1);
+        lock.section(1);
         other.join().expect("the revoker panicked");
         assert_eq!(lock.count(), 3);
         assert!(!lock.records[0].is_busy() && !lock.records[1].is_busy());
@@ -153,17 +158,14 @@ fn revocation_racing_the_owner() {
 fn a_stale_owner_against_the_new_one() {
     loom::model(|| {
         let lock = Lock::biased_to_first();
-        let other = {
-            let lock = Arc::clone(&lock);
-            thread::spawn(move || {
-                // Revoke, re-bias to record 2 under the word, then use the new bias.
-                let biased = lock.lock(2);
-                lock.bump();
-                lock.raw.bias_to(2);
-                lock.unlock(2, biased);
-                lock.section(2);
-            })
-        };
+        let other = beside(&lock, |lock| {
+            // Revoke, re-bias to record 2 under the word, then use the new bias.
+            let biased = lock.lock(2);
+            lock.bump();
+            lock.raw.bias_to(2);
+            lock.unlock(2, biased);
+            lock.section(2);
+        });
         lock.section(1);
         other.join().expect("the second owner panicked");
         assert_eq!(lock.count(), 3);
@@ -178,17 +180,14 @@ fn a_stale_owner_against_the_new_one() {
 fn try_lock_against_the_owner() {
     loom::model(|| {
         let lock = Lock::biased_to_first();
-        let other = {
-            let lock = Arc::clone(&lock);
-            thread::spawn(move || {
-                if let Some(biased) = lock.try_lock(2) {
-                    assert!(!biased);
-                    lock.bump();
-                    lock.unlock(2, biased);
-                }
-                lock.section(2);
-            })
-        };
+        let other = beside(&lock, |lock| {
+            if let Some(biased) = lock.try_lock(2) {
+                assert!(!biased);
+                lock.bump();
+                lock.unlock(2, biased);
+            }
+            lock.section(2);
+        });
         let mut taken = 0;
         for _ in 0..2 {
             lock.section(1);
@@ -200,8 +199,8 @@ fn try_lock_against_the_owner() {
     });
 }
 
-/// Two other threads against the owner: one takes the lock, one tries it and then takes it;
-/// the owner takes it twice. All four sections are exclusive, none is lost.
+/// Two other threads against the owner: one takes the lock, one with no record of its own
+/// tries it; the owner takes it twice. All the sections are exclusive, none is lost.
 // LOOM_MAX_PREEMPTIONS=2: 0.05 s (2026-12-07). At 3, the three threads' spinning on the lock
 // word and on the owner's slot runs past loom's branch limit (10,000) after 20 s.
 #[test]
@@ -211,28 +210,21 @@ fn two_revokers_and_the_owner() {
     builder.max_branches = 10_000;
     builder.check(|| {
         let lock = Lock::biased_to_first();
-        let taker = {
-            let lock = Arc::clone(&lock);
-            thread::spawn(move || {
-                lock.section(2);
-            })
-        };
-        let trier = {
-            let lock = Arc::clone(&lock);
-            thread::spawn(move || {
-                // No record of its own: it never becomes an owner.
-                if lock.try_lock_without_record() {
-                    lock.bump();
-                    lock.raw.locked.store(false, Release);
-                    1
-                } else {
-                    0
-                }
-            })
-        };
-        for _ in 0..2 {
-            lock.section(1);
-        }
+        let taker = beside(&lock, |lock| {
+            lock.section(2);
+        });
+        let trier = beside(&lock, |lock| {
+            // No record of its own: it never becomes an owner.
+            if lock.try_lock_without_record() {
+                lock.bump();
+                lock.raw.locked.store(false, Release);
+                1
+            } else {
+                0
+            }
+        });
+        lock.section(1);
+        lock.section(1);
         taker.join().expect("the taker panicked");
         let tried = trier.join().expect("the trier panicked");
         assert_eq!(lock.count(), 3 + tried);
