@@ -2,11 +2,12 @@
 //! and `runnext`.
 //!
 //! The invariant every model checks: each `Notified` pushed is taken exactly once, whichever way
-//! it leaves the queue (the owner's `pop` or `pop_runnext`, a thief's `steal_into` or
-//! `steal_runnext`, the overflow of a full ring into the injector). The models push real tasks
-//! (`task::new`), collect every `Notified` the threads take, and after the threads are joined
-//! check that the collected headers are exactly the spawned ones, with no duplicate, before
-//! running them all: each future must then be polled once and dropped once.
+//! it leaves the queue (the owner's `pop` or `pop_runnext`, a thief's `steal_into`,
+//! `steal_into_before` or `steal_runnext`, the overflow of a full ring into the injector). The
+//! models push real tasks (`task::new`), collect every `Notified` the threads take, and after
+//! the threads are joined check that the collected headers are exactly the spawned ones, with
+//! no duplicate, before running them all: each future must then be polled once and dropped
+//! once.
 //!
 //! Under loom the ring holds `CAPACITY = 4` tasks, so a handful of pushes reaches the full ring,
 //! the overflow and the wrap-around of the slot indices.
@@ -326,6 +327,43 @@ fn runnext_racing_steal_runnext() {
             owner.push_back(displaced, &injector);
         }
         taken.extend(owner.pop_runnext());
+        taken.extend(owner.pop());
+
+        taken.extend(thief.join().unwrap());
+        drain(&owner, &injector, &mut taken);
+        tasks.check(taken);
+    });
+}
+
+// LOOM_MAX_PREEMPTIONS=3: see the comment of the model's run in this session's commit.
+/// The owner displaces two tasks from `runnext` into its ring, held, and pops one, while a
+/// thief sees the ring held and then steals what is still queued before the tail it saw, as
+/// the last round of stealing does after its grace period (`worker.rs`).
+#[test]
+fn held_ring_racing_a_thief_after_grace() {
+    loom::model(|| {
+        let mut tasks = Tasks::new();
+        let injector = Injector::new();
+        let (owner, steal) = queue::local();
+        let (thief_local, _) = queue::local();
+        let mut new = tasks.spawn_n(3).into_iter();
+        assert!(owner.push_runnext(new.next().unwrap()).is_none());
+        let displaced = owner.push_runnext(new.next().unwrap()).unwrap();
+        owner.push_back_held(displaced, &injector);
+        let seen = steal.held().expect("one displaced task: the ring is held");
+
+        let thief = thread::spawn(move || {
+            let mut taken = Vec::new();
+            taken.extend(steal.steal_into_before(&thief_local, steal.held().or(Some(seen))));
+            while let Some(task) = thief_local.pop() {
+                taken.push(task);
+            }
+            taken
+        });
+
+        let mut taken = Vec::new();
+        let displaced = owner.push_runnext(new.next().unwrap()).unwrap();
+        owner.push_back_held(displaced, &injector);
         taken.extend(owner.pop());
 
         taken.extend(thief.join().unwrap());

@@ -48,7 +48,10 @@
 //!    61st poll, or when its slice is spent) puts the injector's share in the ring ahead of it.
 //! 3. Search: if fewer than half the workers are searching, become a searcher and try four
 //!    rounds of stealing half of another worker's ring (random start), checking the injector
-//!    after each round; in the last round also take a victim's `runnext` after a grace period.
+//!    after each round. A short ring that begins with goroutines displaced from `runnext` is
+//!    *held* for its owner (`queue.rs`), and so is `runnext`: the last round waits 50 µs once
+//!    for all victims, then takes a held ring only if a goroutine it saw is still queued, and
+//!    a `runnext` only if its owner is still in the same poll.
 //! 4. Park (see `idle.rs` for the protocol that loses no wake-up).
 //!
 //! Running a task starts a time slice with a fresh coop budget. If the poll puts a task in

@@ -3,9 +3,11 @@
 //!
 //! Each case is a random sequence of the operations the scheduler performs: pushes to the back
 //! of a ring (overflowing half of a full ring and the new task into the injector), pops,
-//! `runnext` pushes (the displaced task goes to the ring, as `schedule_local` does) and pops,
-//! steals of half a ring or of `runnext` from the other worker, batches from the injector into
-//! a ring (`push_many`), and pops from the injector. After every operation the lengths must
+//! `runnext` pushes (the displaced task goes to the ring, held, as `schedule_local` does) and
+//! pops, steals of half a ring or of `runnext` from the other worker, batches from the injector
+//! into a ring (`push_many`), and pops from the injector; and the thief's view of the owner's
+//! grace (`queue.rs`): whether a ring is held, and steals bounded by a tail seen earlier. The
+//! model numbers ring positions as the real ring does (a count of tasks that left the front). After every operation the lengths must
 //! match the model's, and every task taken must be the one the model takes, so the order is
 //! checked too. At the end both queues and the injector are drained in the same way, every task
 //! must have been taken exactly once, and every future dropped exactly once.
@@ -39,6 +41,11 @@ enum Op {
     Steal(usize),
     /// The worker takes the other worker's `runnext`.
     StealRunnext(usize),
+    /// The worker asks whether the other worker's ring is held.
+    Held(usize),
+    /// The worker steals from the other worker's ring while a task queued before the position
+    /// this far back from its tail is still queued.
+    StealBefore(usize, u32),
     /// The worker moves a batch of at most this many tasks from the injector into its ring;
     /// what does not fit goes back to the injector (`take_from_injector`, less the task it runs).
     FromInjector(usize, usize),
@@ -55,6 +62,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => worker.clone().prop_map(Op::PopRunnext),
         3 => worker.clone().prop_map(Op::Steal),
         1 => worker.clone().prop_map(Op::StealRunnext),
+        2 => worker.clone().prop_map(Op::Held),
+        2 => (worker.clone(), 0..6u32).prop_map(|(w, back)| Op::StealBefore(w, back)),
         2 => (worker, 1..HALF + 2).prop_map(|(w, n)| Op::FromInjector(w, n)),
         2 => Just(Op::PopInjector),
     ]
@@ -116,6 +125,10 @@ struct Harness {
     injector: Injector,
     model: [VecDeque<u64>; 2],
     model_runnext: [Option<u64>; 2],
+    /// Tasks that have left each model ring from the front: its `head`.
+    model_head: [u32; 2],
+    /// The model's `held` mark: its tail after the last held push.
+    model_held: [u32; 2],
     model_injector: VecDeque<u64>,
     /// Every task ever created, by id.
     created: Vec<u64>,
@@ -133,6 +146,8 @@ impl Harness {
             injector: Injector::new(),
             model: Default::default(),
             model_runnext: [None, None],
+            model_head: [0, 0],
+            model_held: [0, 0],
             model_injector: VecDeque::new(),
             created: Vec::new(),
             taken: Vec::new(),
@@ -157,18 +172,30 @@ impl Harness {
         self.taken.extend(real.map(|task| (id.unwrap(), task)));
     }
 
-    /// `Local::push_back` and its model.
-    fn push_back(&mut self, w: usize, id: u64, task: Notified) {
-        let overflowed = self.locals[w].push_back(task, &self.injector);
+    /// `Local::push_back` (`push_back_held` if `held`) and its model.
+    fn push_back(&mut self, w: usize, id: u64, task: Notified, held: bool) {
+        let overflowed = if held {
+            self.locals[w].push_back_held(task, &self.injector)
+        } else {
+            self.locals[w].push_back(task, &self.injector)
+        };
         let ring = &mut self.model[w];
         let model_overflowed = ring.len() == CAPACITY;
         if model_overflowed {
             self.model_injector.extend(ring.drain(..HALF));
             self.model_injector.push_back(id);
+            self.model_head[w] = self.model_head[w].wrapping_add(HALF as u32);
         } else {
             ring.push_back(id);
         }
+        if held {
+            self.model_held[w] = self.model_tail(w);
+        }
         assert_eq!(overflowed, model_overflowed, "push_back overflow");
+    }
+
+    fn model_tail(&self, w: usize) -> u32 {
+        self.model_head[w].wrapping_add(self.model[w].len() as u32)
     }
 
     fn apply(&mut self, op: &Op) {
@@ -176,12 +203,15 @@ impl Harness {
             Op::PushBack(w, n) => {
                 for _ in 0..n {
                     let (id, task) = self.new_task();
-                    self.push_back(w, id, task);
+                    self.push_back(w, id, task, false);
                 }
             }
             Op::Pop(w) => {
                 let real = self.locals[w].pop();
                 let model = self.model[w].pop_front();
+                if model.is_some() {
+                    self.model_head[w] = self.model_head[w].wrapping_add(1);
+                }
                 self.take(real, model, "pop");
             }
             Op::PushRunnext(w) => {
@@ -191,7 +221,7 @@ impl Harness {
                 let (displaced_id, displaced) = opt_id(displaced);
                 assert_eq!(displaced_id, model, "push_runnext displaced");
                 if let (Some(task), Some(id)) = (displaced, model) {
-                    self.push_back(w, id, task);
+                    self.push_back(w, id, task, true);
                 }
             }
             Op::PopRunnext(w) => {
@@ -209,6 +239,26 @@ impl Harness {
                 let real = self.steals[1 - w].steal_runnext(|| {});
                 let model = self.model_runnext[1 - w].take();
                 self.take(real, model, "steal_runnext");
+            }
+            Op::Held(w) => {
+                let victim = 1 - w;
+                let n = self.model[victim].len();
+                let held = n > 0 && n < 4 && self.model_held[victim] > self.model_head[victim];
+                let model = held.then(|| self.model_tail(victim));
+                assert_eq!(self.steals[victim].held(), model, "held");
+            }
+            Op::StealBefore(w, back) => {
+                let victim = 1 - w;
+                // A tail seen earlier: at most the ring's length back from the tail now.
+                let back = back.min(self.model[victim].len() as u32);
+                let seen = self.model_tail(victim) - back;
+                let real = self.steals[victim].steal_into_before(&self.locals[w], Some(seen));
+                let model = if self.model_head[victim] < seen {
+                    self.model_steal(victim, w)
+                } else {
+                    None
+                };
+                self.take(real, model, "steal_into_before");
             }
             Op::FromInjector(w, max) => {
                 let mut batch = self.injector.pop_batch(max);
@@ -242,6 +292,7 @@ impl Harness {
             return None;
         }
         let mut stolen: VecDeque<u64> = self.model[victim].drain(..n).collect();
+        self.model_head[victim] = self.model_head[victim].wrapping_add(n as u32);
         let last = stolen.pop_back();
         self.model[thief].extend(stolen);
         last

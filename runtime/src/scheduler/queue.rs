@@ -23,14 +23,30 @@
 //! The `u32` counters could in theory wrap during one thief's read-CAS window (2^32 pops); that
 //! is the same ABA window Go accepts.
 //!
+//! # The owner's grace
+//!
+//! A goroutine that the running one wakes or spawns goes to `runnext`, and the one it displaces
+//! to the ring's tail: most often a partner of the running goroutine (the other producers of a
+//! consumer that wakes each in turn), which the owner runs within one time slice. Stolen, it
+//! would run on another core while its partner runs here, and every operation of the two on a
+//! shared channel then moves its cache lines between cores. So the owner marks the ring
+//! position up to which tasks were displaced (`held`, the tail after the last such push), and a
+//! thief leaves a *held* ring (fewer than `SHORT` tasks, the first of them displaced) to the
+//! owner: it takes one only after a grace period, and only if a task it saw before the wait
+//! is still queued (`steal_into_before`), the sign that the owner is stuck in a long poll.
+//! A ring of `SHORT` tasks or more holds more than the owner's partners, and any ring whose
+//! first task was queued otherwise (a yielder rejoining, a timer's wake-up) holds work that
+//! wants another core: thieves take those at once. The marks are hints, read `Relaxed`: a
+//! stale one only changes when a task is stolen, never whether it is taken exactly once.
+//!
 //! # runnext
 //!
 //! One task that runs before everything in the ring: the task woken or spawned by the running
 //! goroutine, so a producer and its consumer (a channel ping-pong, a spawn chain) stay on one
 //! worker and share its cache. The owner swaps it in (the previous occupant moves to the ring's
-//! tail) and swaps it out. Thieves take it only as a last resort (`steal_runnext`), after
-//! giving the owner 20 µs to run it (`worker.rs`; Go's `runqgrab` gives it 3); the swap makes
-//! the owner and the thief agree on who got it.
+//! tail) and swaps it out. Thieves take it only as a last resort (`take_runnext`), from an
+//! owner that has stayed in one poll for a grace period (`worker.rs`; Go's `runqgrab` gives it
+//! 3 µs); the swap makes the owner and the thief agree on who got it.
 
 use super::injector::Injector;
 use crate::loom::Arc;
@@ -46,10 +62,16 @@ pub(crate) const CAPACITY: usize = 256;
 #[cfg(gort_loom)]
 pub(crate) const CAPACITY: usize = 4;
 const MASK: u32 = CAPACITY as u32 - 1;
+/// A ring holding fewer tasks than this, the first of them displaced from `runnext`, is left
+/// to its owner for a grace period (see the module docs).
+const SHORT: u32 = 4;
 
 struct Inner {
     head: AtomicU32,
     tail: AtomicU32,
+    /// The tail just after the last task displaced from `runnext` was pushed: the tasks before
+    /// it, while queued, are held (see the module docs). Written by the owner only.
+    held: AtomicU32,
     runnext: AtomicPtr<Header>,
     buf: Box<[AtomicPtr<Header>]>,
 }
@@ -69,6 +91,7 @@ pub(crate) fn local() -> (Local, Steal) {
     let inner = Arc::new(Inner {
         head: AtomicU32::new(0),
         tail: AtomicU32::new(0),
+        held: AtomicU32::new(0),
         runnext: AtomicPtr::new(ptr::null_mut()),
         buf: (0..CAPACITY)
             .map(|_| AtomicPtr::new(ptr::null_mut()))
@@ -124,6 +147,15 @@ impl Local {
                 Err(back) => task = back,
             }
         }
+    }
+
+    /// As `push_back`, for a task displaced from `runnext`: it is held (see the module docs).
+    pub(crate) fn push_back_held(&self, task: Notified, overflow: &Injector) -> bool {
+        let overflowed = self.push_back(task, overflow);
+        // Only this thread stores `tail`.
+        let tail = self.inner.tail.load(Relaxed);
+        self.inner.held.store(tail, Relaxed);
+        overflowed
     }
 
     fn push_overflow(
@@ -225,8 +257,26 @@ impl Steal {
         self.0.len() == 0 && self.0.runnext.load(Relaxed).is_null()
     }
 
+    /// If the ring is held (fewer than `SHORT` tasks, the first displaced from `runnext`):
+    /// its tail, to pass to `steal_into_before` after the grace period.
+    pub(crate) fn held(&self) -> Option<u32> {
+        let src = &*self.0;
+        let head = src.head.load(Acquire);
+        let tail = src.tail.load(Acquire);
+        let held = src.held.load(Relaxed);
+        let n = tail.wrapping_sub(head);
+        // `head < held`, on free-running counters: a held task is still queued.
+        (n > 0 && n < SHORT && held.wrapping_sub(head) as i32 > 0).then_some(tail)
+    }
+
     /// Steals half of the ring into `dst`, returning one of the stolen tasks to run now.
     pub(crate) fn steal_into(&self, dst: &Local) -> Option<Notified> {
+        self.steal_into_before(dst, None)
+    }
+
+    /// As `steal_into`; with `Some(seen)`, only while a task queued before position `seen` (a
+    /// tail that `held` returned) is still in the ring: none is once `head` reaches `seen`.
+    pub(crate) fn steal_into_before(&self, dst: &Local, seen: Option<u32>) -> Option<Notified> {
         let src = &*self.0;
         let dst_inner = &*dst.inner;
         let dst_tail = dst_inner.tail.load(Relaxed);
@@ -238,6 +288,9 @@ impl Steal {
         let mut n;
         loop {
             let head = src.head.load(Acquire);
+            if seen.is_some_and(|seen| seen.wrapping_sub(head) as i32 <= 0) {
+                return None;
+            }
             let tail = src.tail.load(Acquire);
             n = tail.wrapping_sub(head);
             n -= n / 2;
@@ -271,12 +324,21 @@ impl Steal {
 
     /// Takes the victim's `runnext` if it still holds the same task after `grace` (a wait, so
     /// that a worker about to run its `runnext` keeps it).
+    #[cfg(test)]
     pub(crate) fn steal_runnext(&self, grace: impl FnOnce()) -> Option<Notified> {
-        let seen = self.0.runnext.load(Acquire);
-        if seen.is_null() {
-            return None;
-        }
+        let seen = self.runnext()?;
         grace();
+        self.take_runnext(seen)
+    }
+
+    /// The task in the victim's `runnext`, to pass to `take_runnext` after the grace period.
+    pub(crate) fn runnext(&self) -> Option<NonNull<Header>> {
+        NonNull::new(self.0.runnext.load(Acquire))
+    }
+
+    /// Takes the victim's `runnext` if it still holds `seen`.
+    pub(crate) fn take_runnext(&self, seen: NonNull<Header>) -> Option<Notified> {
+        let seen = seen.as_ptr();
         self.0
             .runnext
             .compare_exchange(seen, ptr::null_mut(), AcqRel, Relaxed)

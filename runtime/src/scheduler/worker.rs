@@ -12,9 +12,12 @@ use super::{Shared, WorkerParts};
 use crate::coop::{self, Budget};
 use crate::loom::Arc;
 use crate::loom::atomic::Ordering::Relaxed;
-use crate::task::Notified;
+use crate::task::{Header, Notified};
 use crate::time::ClockCache;
 use std::cell::{Cell, RefCell};
+use std::ptr::NonNull;
+#[cfg(not(gort_loom))]
+use std::time::{Duration, Instant};
 
 /// Every this many polls the injector gets a turn and due timers fire (Go's `schedtick % 61`).
 const GLOBAL_INTERVAL: u32 = 61;
@@ -23,6 +26,16 @@ const GLOBAL_INTERVAL: u32 = 61;
 const CROWDED_NANOS: u64 = 100_000;
 /// Rounds over all victims before a searcher gives up (Go's `stealTries`).
 const STEAL_ROUNDS: usize = 4;
+
+/// A victim the last round of stealing waits for: its held ring's tail and its `runnext`, as
+/// seen before the wait.
+struct Graced {
+    victim: usize,
+    /// The victim's `Remote::sched`: which poll it was in.
+    sched: u64,
+    held: Option<u32>,
+    runnext: Option<NonNull<Header>>,
+}
 
 pub(crate) struct Worker {
     pub(super) shared: Arc<Shared>,
@@ -46,6 +59,8 @@ pub(crate) struct Worker {
     /// The anchor this worker's timers read the time from (see `time/clock.rs`).
     clock: ClockCache,
     rng: RefCell<fastrand::Rng>,
+    /// The victims of the last round of stealing (kept to reuse its buffer).
+    graced: RefCell<Vec<Graced>>,
 }
 
 /// The body of worker thread `parts.index`.
@@ -75,6 +90,7 @@ pub(crate) fn run(shared: Arc<Shared>, parts: WorkerParts) {
         rng: RefCell::new(fastrand::Rng::with_seed(
             0x9E37_79B9_7F4A_7C15 ^ index as u64,
         )),
+        graced: RefCell::new(Vec::with_capacity(shared.remotes.len())),
     };
     // Declared after `worker`, so dropped before it: the thread stops being this worker before
     // the worker gives back its stocked references (see `lend.rs`).
@@ -324,15 +340,12 @@ impl Worker {
             self.remote().yielded.lock().push_back(task);
             return;
         }
-        let task = if !is_yield && self.is_polling.get() {
-            match self.local.push_runnext(task) {
-                None => return,
-                Some(displaced) => displaced,
-            }
-        } else {
-            task
-        };
-        self.push_back(task);
+        if !self.is_polling.get() {
+            self.push_back(task, false);
+        } else if let Some(displaced) = self.local.push_runnext(task) {
+            // Most often a partner of the running goroutine: held for it (see `queue.rs`).
+            self.push_back(displaced, true);
+        }
     }
 
     /// Ends a chain of `runnext` hops: the injector's share, then `next`, go to the back of
@@ -347,25 +360,39 @@ impl Worker {
     /// of them parked.
     fn cut_chain(&self, next: Notified) {
         if let Some(task) = self.take_from_injector() {
-            self.requeue(task);
+            self.requeue(task, false);
         }
-        self.requeue(next);
+        // It was in `runnext`: a partner of the goroutine that just ran, held for this worker.
+        self.requeue(next, true);
     }
 
     /// Puts `task` at the back of the ring, waking a parked worker only if the ring overflowed
     /// into the injector.
-    fn requeue(&self, task: Notified) {
-        if self.local.push_back(task, &self.shared.injector) {
-            self.metrics().overflowed.incr();
+    fn requeue(&self, task: Notified, held: bool) {
+        if self.enqueue(task, held) {
             self.shared.notify_parked();
         }
     }
 
-    fn push_back(&self, task: Notified) {
-        if self.local.push_back(task, &self.shared.injector) {
+    /// Puts `task` at the back of the ring and wakes a parked worker if nobody is searching.
+    fn push_back(&self, task: Notified, held: bool) {
+        self.enqueue(task, held);
+        self.shared.notify_parked();
+    }
+
+    /// Puts `task` at the back of the ring, `held` for this worker if it comes from `runnext`
+    /// (see `queue.rs`); true if the ring overflowed into the injector.
+    fn enqueue(&self, task: Notified, held: bool) -> bool {
+        let injector = &self.shared.injector;
+        let overflowed = if held {
+            self.local.push_back_held(task, injector)
+        } else {
+            self.local.push_back(task, injector)
+        };
+        if overflowed {
             self.metrics().overflowed.incr();
         }
-        self.shared.notify_parked();
+        overflowed
     }
 
     /// Steals from other workers and checks the injector (Go's `findrunnable`).
@@ -379,31 +406,78 @@ impl Worker {
         }
         let n = shared.remotes.len();
         for round in 0..STEAL_ROUNDS {
+            let last = round == STEAL_ROUNDS - 1;
             let start = self.rng.borrow_mut().usize(..n);
+            let mut graced = self.graced.borrow_mut();
+            graced.clear();
             for i in 0..n {
                 let victim = (start + i) % n;
                 if victim == self.index {
                     continue;
                 }
-                let steal = &shared.remotes[victim].steal;
-                if let Some(task) = steal.steal_into(&self.local) {
-                    self.metrics().steal_operations.incr();
-                    self.metrics().stolen.add(1 + self.local.len() as u64);
-                    return Some(task);
-                }
-                if round == STEAL_ROUNDS - 1
-                    && let Some(task) = steal.steal_runnext(runnext_grace)
+                let remote = &shared.remotes[victim];
+                let held = remote.steal.held();
+                if held.is_none()
+                    && let Some(task) = remote.steal.steal_into(&self.local)
                 {
-                    self.metrics().steal_operations.incr();
-                    self.metrics().stolen.incr();
-                    return Some(task);
+                    return Some(self.count_stolen(task));
+                }
+                let runnext = if last { remote.steal.runnext() } else { None };
+                if last && (held.is_some() || runnext.is_some()) {
+                    graced.push(Graced {
+                        victim,
+                        sched: remote.sched.load(Relaxed),
+                        held,
+                        runnext,
+                    });
                 }
             }
+            if let Some(task) = self.steal_after_grace(&graced) {
+                return Some(task);
+            }
+            drop(graced);
             if let Some(task) = self.take_from_injector() {
                 return Some(task);
             }
         }
         None
+    }
+
+    /// The last round's steals from the `graced` victims, after one `GRACE` for them all: a
+    /// held ring (`queue.rs`) whose owner has not got to a task seen before the wait, or a
+    /// `runnext` whose owner is still in the poll it was in before the wait.
+    fn steal_after_grace(&self, graced: &[Graced]) -> Option<Notified> {
+        if graced.is_empty() {
+            return None;
+        }
+        grace();
+        let remotes = &self.shared.remotes;
+        for g in graced {
+            let remote = &remotes[g.victim];
+            if let Some(seen) = g.held
+                && let Some(task) = remote.steal.steal_into_before(&self.local, Some(seen))
+            {
+                return Some(self.count_stolen(task));
+            }
+            // The same task may be back in `runnext`, woken again since: only a victim that
+            // has not moved on to another poll has left it waiting.
+            if let Some(seen) = g.runnext
+                && remote.sched.load(Relaxed) == g.sched
+                && let Some(task) = remote.steal.take_runnext(seen)
+            {
+                self.metrics().steal_operations.incr();
+                self.metrics().stolen.incr();
+                return Some(task);
+            }
+        }
+        None
+    }
+
+    /// Counts a steal from a ring, of `task` and what went into the local ring with it.
+    fn count_stolen(&self, task: Notified) -> Notified {
+        self.metrics().steal_operations.incr();
+        self.metrics().stolen.add(1 + self.local.len() as u64);
+        task
     }
 
     /// Sleeps until another thread has work for this worker (or shutdown).
@@ -451,22 +525,31 @@ impl Worker {
     }
 }
 
-/// How long a thief leaves a victim to run its own `runnext` before taking it (20 µs).
+/// How long a thief leaves a victim to run its own `runnext` and its held ring (`queue.rs`)
+/// before taking them (Go's `runqgrab` gives `runnext` 3 µs).
 ///
-/// Go waits 3 µs (a `usleep(3)`, which Linux's timer slack of 50 µs stretches further), "about
-/// the time a worker needs to finish a poll and pick up `runnext`". Here a poll may go on for
-/// a young slice's 20 µs (`coop.rs`): a producer that wakes its consumer into `runnext` and then
-/// fills the rest of a 1,024-slot buffer runs for 4 to 8 µs before it parks. With 3 µs, an idle
-/// worker could take the consumer in the middle of that, and the two then ran on two cores
-/// through the channel's lock; once split, a pair splits again whenever the worker of the one
-/// that parks takes its partner from the other's `runnext` the same way. With 20 µs, in
-/// alternating runs of the channel bench: select over 4 channels of 128 slots 8.8-10.5 ->
-/// 5.6-6.0 ms, SPSC 12-22 -> 12 ms; the runtime bench's rows did not move.
-fn runnext_grace() {
+/// Both are most often partners of the goroutine the victim is running, due to run when its
+/// time slice ends: a slice lasts at least 20 µs (`coop.rs`), and a producer that wakes its
+/// consumer into `runnext` and then fills the rest of a 1,024-slot buffer runs 4 to 8 µs more.
+/// Taken sooner, a partner runs on another core beside the goroutine it exchanges values with,
+/// through a channel's lock whose lines then move between the cores at every operation; once
+/// split, a pair splits again whenever the worker of the one that parks takes its partner back
+/// the same way. With 3 µs for `runnext`, in alternating runs of the channel bench: select
+/// over 4 channels of 128 slots 8.8-10.5 ms a run; with 20 µs, 5.6-6.0 ms. With 20 µs for the
+/// held rings too, the same select fan-in (100,000 selects a run) still had 87 ring steals a
+/// run; with 50 µs, 6, and 57 ns per select instead of 60 (69 without the ring's grace).
+///
+/// A goroutine queued behind a long poll waits that much longer for another core: 50 µs,
+/// about what waking a parked thread takes on our VMs.
+#[cfg(not(gort_loom))]
+const GRACE: Duration = Duration::from_micros(50);
+
+/// Spins for `GRACE`.
+fn grace() {
     #[cfg(not(gort_loom))]
     {
-        let start = std::time::Instant::now();
-        while start.elapsed() < std::time::Duration::from_micros(20) {
+        let start = Instant::now();
+        while start.elapsed() < GRACE {
             std::hint::spin_loop();
         }
     }
