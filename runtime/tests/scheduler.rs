@@ -343,6 +343,48 @@ fn runnext_is_stolen_when_its_worker_is_busy() {
     });
 }
 
+/// A goroutine displaced from `runnext` into its worker's ring is held for that worker (its
+/// thieves wait out a grace period first), but not for ever: behind a parent that never
+/// yields, another worker takes it, not a spare that sysmon starts 10 ms into the parent's
+/// poll. Rounds, as the OS may delay the thief that long on a loaded machine now and then; a
+/// held ring that thieves never took would go to a spare every round.
+#[test]
+fn a_held_ring_is_stolen_when_its_worker_is_busy() {
+    const ROUNDS: usize = 20;
+    let rt = rt(2);
+    let by_workers = rt.block_on(async {
+        let mut by_workers = 0;
+        for _ in 0..ROUNDS {
+            let flag = Arc::new(AtomicBool::new(false));
+            let f2 = flag.clone();
+            let on_a_worker = go(async move {
+                let first = go(async move {
+                    f2.store(true, Release);
+                    let name = std::thread::current().name().map(str::to_owned);
+                    name.is_some_and(|n| n.starts_with("gort-worker"))
+                });
+                // Into `runnext`: `first` moves to the ring, held.
+                let second = go(async {});
+                let start = Instant::now();
+                while !flag.load(Acquire) && !gave_up(start) {
+                    std::hint::spin_loop();
+                }
+                assert!(flag.load(Acquire), "the held goroutine was never stolen");
+                second.await.unwrap();
+                first.await.unwrap()
+            })
+            .await
+            .unwrap();
+            by_workers += usize::from(on_a_worker);
+        }
+        by_workers
+    });
+    assert!(
+        by_workers >= ROUNDS / 2,
+        "only {by_workers} of {ROUNDS} held goroutines were taken by a worker"
+    );
+}
+
 /// A ping-pong pair bouncing through `runnext` does not starve a goroutine queued behind it
 /// on one worker.
 #[test]

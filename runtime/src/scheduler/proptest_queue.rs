@@ -15,7 +15,7 @@
 //! Run with `cargo test -p gort-runtime --lib proptest`.
 
 use super::injector::Injector;
-use super::queue::{self, CAPACITY, Local, Steal};
+use super::queue::{self, CAPACITY, Local, Ring, Steal};
 use crate::task::{self, Header, Notified, Schedule};
 use proptest::prelude::*;
 use std::collections::VecDeque;
@@ -41,7 +41,7 @@ enum Op {
     Steal(usize),
     /// The worker takes the other worker's `runnext`.
     StealRunnext(usize),
-    /// The worker asks whether the other worker's ring is held.
+    /// The worker asks what the other worker's ring holds for a thief (`Steal::ring`).
     Held(usize),
     /// The worker steals from the other worker's ring while a task queued before the position
     /// this far back from its tail is still queued.
@@ -243,9 +243,14 @@ impl Harness {
             Op::Held(w) => {
                 let victim = 1 - w;
                 let n = self.model[victim].len();
-                let held = n > 0 && n < 4 && self.model_held[victim] > self.model_head[victim];
-                let model = held.then(|| self.model_tail(victim));
-                assert_eq!(self.steals[victim].held(), model, "held");
+                let model = if n == 0 {
+                    Ring::Empty
+                } else if n < 4 && self.model_held[victim] > self.model_head[victim] {
+                    Ring::Held(self.model_tail(victim))
+                } else {
+                    Ring::Open
+                };
+                assert_eq!(self.steals[victim].ring(), model, "ring");
             }
             Op::StealBefore(w, back) => {
                 let victim = 1 - w;

@@ -76,6 +76,16 @@ struct Inner {
     buf: Box<[AtomicPtr<Header>]>,
 }
 
+/// What a thief finds in a victim's ring (`Steal::ring`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ring {
+    Empty,
+    /// Held for its owner: the tail the thief saw, for `steal_into_before`.
+    Held(u32),
+    /// Tasks any thief may take at once.
+    Open,
+}
+
 /// The owner's side. Not `Sync` and not `Clone`: exactly one thread pushes.
 pub(crate) struct Local {
     inner: Arc<Inner>,
@@ -257,16 +267,20 @@ impl Steal {
         self.0.len() == 0 && self.0.runnext.load(Relaxed).is_null()
     }
 
-    /// If the ring is held (fewer than `SHORT` tasks, the first displaced from `runnext`):
-    /// its tail, to pass to `steal_into_before` after the grace period.
-    pub(crate) fn held(&self) -> Option<u32> {
+    /// What a thief finds in the ring: nothing, a held ring (fewer than `SHORT` tasks, the
+    /// first displaced from `runnext`) with the tail to pass to `steal_into_before` after the
+    /// grace period, or tasks to take at once.
+    pub(crate) fn ring(&self) -> Ring {
         let src = &*self.0;
         let head = src.head.load(Acquire);
         let tail = src.tail.load(Acquire);
         let held = src.held.load(Relaxed);
-        let n = tail.wrapping_sub(head);
-        // `head < held`, on free-running counters: a held task is still queued.
-        (n > 0 && n < SHORT && held.wrapping_sub(head) as i32 > 0).then_some(tail)
+        match tail.wrapping_sub(head) {
+            0 => Ring::Empty,
+            // `head < held`, on free-running counters: a held task is still queued.
+            n if n < SHORT && held.wrapping_sub(head) as i32 > 0 => Ring::Held(tail),
+            _ => Ring::Open,
+        }
     }
 
     /// Steals half of the ring into `dst`, returning one of the stolen tasks to run now.
@@ -274,8 +288,8 @@ impl Steal {
         self.steal_into_before(dst, None)
     }
 
-    /// As `steal_into`; with `Some(seen)`, only while a task queued before position `seen` (a
-    /// tail that `held` returned) is still in the ring: none is once `head` reaches `seen`.
+    /// As `steal_into`; with `Some(seen)`, only while a task queued before position `seen` (the
+    /// tail of a `Ring::Held`) is still in the ring: none is once `head` reaches `seen`.
     pub(crate) fn steal_into_before(&self, dst: &Local, seen: Option<u32>) -> Option<Notified> {
         let src = &*self.0;
         let dst_inner = &*dst.inner;

@@ -7,7 +7,7 @@
 
 use super::metrics::WorkerMetrics;
 use super::park::Parker;
-use super::queue::{self, CAPACITY};
+use super::queue::{self, CAPACITY, Ring};
 use super::{Shared, WorkerParts};
 use crate::coop::{self, Budget};
 use crate::loom::Arc;
@@ -17,7 +17,7 @@ use crate::time::ClockCache;
 use std::cell::{Cell, RefCell};
 use std::ptr::NonNull;
 #[cfg(not(gort_loom))]
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Every this many polls the injector gets a turn and due timers fire (Go's `schedtick % 61`).
 const GLOBAL_INTERVAL: u32 = 61;
@@ -416,12 +416,16 @@ impl Worker {
                     continue;
                 }
                 let remote = &shared.remotes[victim];
-                let held = remote.steal.held();
-                if held.is_none()
+                let ring = remote.steal.ring();
+                if ring == Ring::Open
                     && let Some(task) = remote.steal.steal_into(&self.local)
                 {
                     return Some(self.count_stolen(task));
                 }
+                let held = match ring {
+                    Ring::Held(tail) => Some(tail),
+                    _ => None,
+                };
                 let runnext = if last { remote.steal.runnext() } else { None };
                 if last && (held.is_some() || runnext.is_some()) {
                     graced.push(Graced {
@@ -445,13 +449,23 @@ impl Worker {
 
     /// The last round's steals from the `graced` victims, after one `GRACE` for them all: a
     /// held ring (`queue.rs`) whose owner has not got to a task seen before the wait, or a
-    /// `runnext` whose owner is still in the poll it was in before the wait.
+    /// `runnext` whose owner is still in the poll it was in before the wait. If the global
+    /// queue or one of those rings has work to take at once after the wait (a ring that grew,
+    /// a spawning owner's most often), that is taken instead.
     fn steal_after_grace(&self, graced: &[Graced]) -> Option<Notified> {
         if graced.is_empty() {
             return None;
         }
-        grace();
-        let remotes = &self.shared.remotes;
+        let shared = &*self.shared;
+        let remotes = &shared.remotes;
+        let open = |g: &Graced| remotes[g.victim].steal.ring() == Ring::Open;
+        if grace(|| !shared.injector.is_empty() || graced.iter().any(open)) {
+            let task = graced
+                .iter()
+                .filter(|g| open(g))
+                .find_map(|g| remotes[g.victim].steal.steal_into(&self.local));
+            return task.map(|task| self.count_stolen(task));
+        }
         for g in graced {
             let remote = &remotes[g.victim];
             if let Some(seen) = g.held
@@ -535,24 +549,33 @@ impl Worker {
 /// through a channel's lock whose lines then move between the cores at every operation; once
 /// split, a pair splits again whenever the worker of the one that parks takes its partner back
 /// the same way. With 3 µs for `runnext`, in alternating runs of the channel bench: select
-/// over 4 channels of 128 slots 8.8-10.5 ms a run; with 20 µs, 5.6-6.0 ms. With 20 µs for the
-/// held rings too, the same select fan-in (100,000 selects a run) still had 87 ring steals a
-/// run; with 50 µs, 6, and 57 ns per select instead of 60 (69 without the ring's grace).
+/// over 4 channels of 128 slots 8.8-10.5 ms a run; with 20 µs, 5.6-6.0 ms.
 ///
-/// A goroutine queued behind a long poll waits that much longer for another core: 50 µs,
-/// about what waking a parked thread takes on our VMs.
+/// Measured on that select fan-in (100,000 selects a run, two workers), before held rings:
+/// 69 ns per select, 1,300 steals a run, against 46 on one worker. Holding short rings for
+/// 20 µs left 87 ring steals a run (a consumer's slice outlasts that); for 50 µs, 6, and 57
+/// ns. The `runnext` steals that remained were of a producer woken again into `runnext` since
+/// the thief first saw it (the same task, so the pointer matched); taking `runnext` only from
+/// a victim still in the same poll left 2 steals a run, and 45 to 47 ns per select.
+///
+/// A goroutine queued behind a long poll waits that much longer for another core: 50 to 100
+/// µs (see `grace`), about what waking a parked thread takes on our VMs.
 #[cfg(not(gort_loom))]
 const GRACE: Duration = Duration::from_micros(50);
 
-/// Spins for `GRACE`.
-fn grace() {
+/// Waits out `GRACE` asleep, then asks `work_now` whether there is work to take at once.
+///
+/// Asleep, not spinning: with more workers than cores (tokio's benches run 4 on our 2), a
+/// spinning thief takes the CPU from the very owner it waits for. Spinning, the runtime
+/// bench's `spawn_many_local` took 4.5 ms instead of 3.2, as its spawner's ring kept being
+/// held; yielding the CPU between looks, 4.0; asleep, 3.3 to 3.5. The thief stays counted as
+/// searching while it sleeps, as a spinning M in Go keeps `nmspinning`: pushes meanwhile wake
+/// nobody else, and it looks at the global queue and the open rings first when it wakes. The
+/// kernel's timer slack (50 µs by default) may stretch the sleep to twice `GRACE`.
+fn grace(work_now: impl FnOnce() -> bool) -> bool {
     #[cfg(not(gort_loom))]
-    {
-        let start = Instant::now();
-        while start.elapsed() < GRACE {
-            std::hint::spin_loop();
-        }
-    }
+    std::thread::sleep(GRACE);
     #[cfg(gort_loom)]
     crate::loom::spin_loop();
+    work_now()
 }
