@@ -32,6 +32,31 @@ pub mod chan {
     pub use gort_sync::chan::*;
 }
 
+/// Go's `sync` package, waker-based: `Mutex` with Go's normal and starvation modes.
+///
+/// ```
+/// use gort::sync::Mutex;
+/// use std::sync::Arc;
+///
+/// #[gort::main(workers = 2)]
+/// async fn main() {
+///     let hits = Arc::new(Mutex::new(0));
+///     let handles: Vec<_> = (0..4)
+///         .map(|_| {
+///             let hits = hits.clone();
+///             gort::go(async move { *hits.lock().await += 1 })
+///         })
+///         .collect();
+///     for h in handles {
+///         h.await.unwrap();
+///     }
+///     assert_eq!(*hits.lock().await, 4);
+/// }
+/// ```
+pub mod sync {
+    pub use gort_sync::{Lock, Mutex, MutexGuard};
+}
+
 /// Timers: `sleep`, `timeout`, Go's `Timer` and `Ticker`, on a timing wheel per worker.
 pub mod time {
     pub use gort_runtime::time::*;

@@ -15,9 +15,14 @@ pub mod chan;
 mod loom;
 #[cfg(all(test, gort_loom))]
 mod loom_harness;
+#[cfg(all(test, gort_loom))]
+mod loom_mutex;
+mod mutex;
 mod select;
+mod waitq;
 
 pub use after::after;
+pub use mutex::{Lock, Mutex, MutexGuard};
 
 /// Waits on several operations at once and runs the arm of the one that completes: Go's
 /// `select` statement.
