@@ -32,7 +32,8 @@ pub mod chan {
     pub use gort_sync::chan::*;
 }
 
-/// Go's `sync` package, waker-based: `Mutex` with Go's normal and starvation modes.
+/// Go's `sync` package, waker-based: `Mutex` with Go's normal and starvation modes,
+/// `WaitGroup`, `Once`.
 ///
 /// ```
 /// use gort::sync::Mutex;
@@ -54,7 +55,7 @@ pub mod chan {
 /// }
 /// ```
 pub mod sync {
-    pub use gort_sync::{Lock, Mutex, MutexGuard};
+    pub use gort_sync::{Call, Lock, Mutex, MutexGuard, Once, Wait, WaitGroup};
 }
 
 /// Timers: `sleep`, `timeout`, Go's `Timer` and `Ticker`, on a timing wheel per worker.

@@ -12,17 +12,24 @@ static GLOBAL: gort_alloc::GortAlloc = gort_alloc::GortAlloc;
 
 mod after;
 pub mod chan;
+mod gate;
 mod loom;
+#[cfg(all(test, gort_loom))]
+mod loom_gate;
 #[cfg(all(test, gort_loom))]
 mod loom_harness;
 #[cfg(all(test, gort_loom))]
 mod loom_mutex;
 mod mutex;
+mod once;
 mod select;
+mod waitgroup;
 mod waitq;
 
 pub use after::after;
 pub use mutex::{Lock, Mutex, MutexGuard};
+pub use once::{Call, Once};
+pub use waitgroup::{Wait, WaitGroup};
 
 /// Waits on several operations at once and runs the arm of the one that completes: Go's
 /// `select` statement.

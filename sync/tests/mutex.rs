@@ -1,13 +1,11 @@
 //! `Mutex` end to end: exclusion under contention across workers, Go's `TestMutexFairness`
 //! (starvation mode), cancellation at every stage of a wait, and the small API.
 
-/// With `--cfg gort_global_alloc`, these tests run on gort's allocator (see `.ci/run`).
-#[cfg(gort_global_alloc)]
-#[global_allocator]
-static GLOBAL: gort_alloc::GortAlloc = gort_alloc::GortAlloc;
+mod common;
 
+use common::rt;
 use gort_runtime::time::{Duration, sleep, timeout};
-use gort_runtime::{Builder, Runtime, go, yield_now};
+use gort_runtime::{go, yield_now};
 use gort_sync::{Mutex, MutexGuard};
 use std::future::Future;
 use std::pin::Pin;
@@ -15,10 +13,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
-
-fn rt(workers: usize) -> Runtime {
-    Builder::new().workers(workers).build().unwrap()
-}
 
 /// Two fields that a holder updates one after the other, across an await: a second holder
 /// would see them differ.
