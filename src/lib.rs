@@ -33,7 +33,7 @@ pub mod chan {
 }
 
 /// Go's `sync` package, waker-based: `Mutex` with Go's normal and starvation modes,
-/// `WaitGroup`, `Once`.
+/// `WaitGroup`, `Once`, and x/sync's weighted `Semaphore`.
 ///
 /// ```
 /// use gort::sync::Mutex;
@@ -55,7 +55,9 @@ pub mod chan {
 /// }
 /// ```
 pub mod sync {
-    pub use gort_sync::{Call, Lock, Mutex, MutexGuard, Once, Wait, WaitGroup};
+    pub use gort_sync::{
+        Acquire, Call, Lock, Mutex, MutexGuard, Once, Permit, Semaphore, Wait, WaitGroup,
+    };
 }
 
 /// Timers: `sleep`, `timeout`, Go's `Timer` and `Ticker`, on a timing wheel per worker.

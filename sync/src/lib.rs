@@ -20,15 +20,19 @@ mod loom_gate;
 mod loom_harness;
 #[cfg(all(test, gort_loom))]
 mod loom_mutex;
+#[cfg(all(test, gort_loom))]
+mod loom_semaphore;
 mod mutex;
 mod once;
 mod select;
+mod semaphore;
 mod waitgroup;
 mod waitq;
 
 pub use after::after;
 pub use mutex::{Lock, Mutex, MutexGuard};
 pub use once::{Call, Once};
+pub use semaphore::{Acquire, Permit, Semaphore};
 pub use waitgroup::{Wait, WaitGroup};
 
 /// Waits on several operations at once and runs the arm of the one that completes: Go's

@@ -111,6 +111,11 @@ impl<D> WaitQueue<D> {
         self.len
     }
 
+    /// The first waiter, still linked.
+    pub(crate) fn front(&self) -> Option<NonNull<Node<D>>> {
+        self.head
+    }
+
     /// Links `node` at the back.
     ///
     /// # Safety

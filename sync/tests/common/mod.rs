@@ -5,7 +5,8 @@
 #[global_allocator]
 static GLOBAL: gort_alloc::GortAlloc = gort_alloc::GortAlloc;
 
-/// A runtime with `workers` workers.
+/// A runtime with `workers` workers (not every test file uses it).
+#[allow(dead_code)]
 pub(crate) fn rt(workers: usize) -> gort_runtime::Runtime {
     gort_runtime::Builder::new()
         .workers(workers)
