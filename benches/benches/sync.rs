@@ -1,7 +1,10 @@
 //! Go's `sync` package against its peers, in one run: `Mutex` uncontended, and contended by 4
 //! and by 16 goroutines (Go's anchor `mutex_contended_4x1m`), against `tokio::sync::Mutex`
-//! and async-lock's `Mutex`. Every runtime has 2 workers; async-lock, runtime-agnostic, runs
-//! on tokio and on gort, so that a gap can be put down to the lock or to the runtime.
+//! and async-lock's `Mutex`; a `Semaphore` of 2 permits that 4 goroutines acquire and release,
+//! against tokio's and async-lock's; and a `WaitGroup` that 10,000 goroutines `done`, against
+//! the `waitgroup` crate (tokio has no wait group). Every runtime has 2 workers; the
+//! runtime-agnostic peers run on tokio and on gort, so that a gap can be put down to the
+//! primitive or to the runtime.
 //!
 //! Each workload is written once, generic over the lock ([`BenchMutex`]) and the runtime, and
 //! runs as a task of its own; it checks its count at the end. Before criterion runs, the binary
@@ -139,6 +142,16 @@ const WORKLOADS: [(&str, u64); 3] = [
     ("mutex_contended_16", 16),
 ];
 
+/// 10 samples of 3 s after a 1 s warm-up, `elements` operations per iteration.
+fn configure(group: &mut Group<'_>, elements: u64) {
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .throughput(Throughput::Elements(elements));
+}
+
 fn row<R: BenchRuntime, M: BenchMutex>(group: &mut Group<'_>, goroutines: u64) {
     let rt = R::with_workers(WORKERS);
     group.bench_function(id::<R, M>(), |b| {
@@ -149,12 +162,7 @@ fn row<R: BenchRuntime, M: BenchMutex>(group: &mut Group<'_>, goroutines: u64) {
 fn bench_mutex(c: &mut Criterion) {
     for (name, goroutines) in WORKLOADS {
         let mut group = c.benchmark_group(name);
-        group
-            .sampling_mode(SamplingMode::Flat)
-            .sample_size(10)
-            .warm_up_time(Duration::from_secs(1))
-            .measurement_time(Duration::from_secs(3))
-            .throughput(Throughput::Elements(OPS));
+        configure(&mut group, OPS);
         row::<GortRt, gort::sync::Mutex<u64>>(&mut group, goroutines);
         row::<TokioRt, tokio::sync::Mutex<u64>>(&mut group, goroutines);
         row::<TokioRt, async_lock::Mutex<u64>>(&mut group, goroutines);
@@ -163,16 +171,9 @@ fn bench_mutex(c: &mut Criterion) {
     }
 }
 
-/// A paired-run contender: lock `M` on `rt`, each sample `runs` runs of the workload.
+/// A paired-run contender: lock `M` on `rt`.
 fn contender<R: BenchRuntime, M: BenchMutex>(rt: &R, goroutines: u64) -> Contender<'_> {
-    let runs = 5;
-    Contender::new(id::<R, M>(), move || {
-        let start = Instant::now();
-        for _ in 0..runs {
-            run(rt, contend::<R, M>(goroutines));
-        }
-        start.elapsed() / runs
-    })
+    timed(rt, id::<R, M>(), move || contend::<R, M>(goroutines))
 }
 
 /// Every workload in paired rounds, on one gort and one tokio runtime.
@@ -194,10 +195,263 @@ fn report_paired() {
         )
         .print_rows(name, OPS, "/op");
     }
+    paired::run(
+        ROUNDS,
+        &mut [
+            timed(
+                g,
+                "gort".into(),
+                semaphore_4_of_2::<GortRt, gort::sync::Semaphore>,
+            ),
+            timed(
+                t,
+                "tokio".into(),
+                semaphore_4_of_2::<TokioRt, tokio::sync::Semaphore>,
+            ),
+            timed(
+                t,
+                "async_lock@tokio".into(),
+                semaphore_4_of_2::<TokioRt, async_lock::Semaphore>,
+            ),
+            timed(
+                g,
+                "async_lock@gort".into(),
+                semaphore_4_of_2::<GortRt, async_lock::Semaphore>,
+            ),
+        ],
+    )
+    .print_rows("semaphore_4_of_2", OPS, "/op");
+    paired::run(
+        ROUNDS,
+        &mut [
+            timed(
+                g,
+                "gort".into(),
+                fan_in::<GortRt, Arc<gort::sync::WaitGroup>>,
+            ),
+            timed(
+                t,
+                "waitgroup@tokio".into(),
+                fan_in::<TokioRt, waitgroup::WaitGroup>,
+            ),
+            timed(
+                g,
+                "waitgroup@gort".into(),
+                fan_in::<GortRt, waitgroup::WaitGroup>,
+            ),
+        ],
+    )
+    .print_rows("waitgroup_fan_in_10k", FAN_IN as u64, "/goroutine");
     println!();
 }
 
-criterion_group!(benches, bench_mutex);
+// ---- Semaphore ----
+
+/// A semaphore as the workload drives it: acquire one permit, release it.
+trait BenchSemaphore: Send + Sync + 'static {
+    const NAME: &'static str;
+
+    fn new(permits: usize) -> Self;
+
+    /// Acquires one permit and releases it.
+    fn acquire_release(&self) -> impl Future<Output = ()> + Send;
+}
+
+impl BenchSemaphore for gort::sync::Semaphore {
+    const NAME: &'static str = "gort";
+
+    fn new(permits: usize) -> Self {
+        gort::sync::Semaphore::new(permits as u64)
+    }
+
+    #[inline]
+    async fn acquire_release(&self) {
+        drop(self.acquire(1).await);
+    }
+}
+
+impl BenchSemaphore for tokio::sync::Semaphore {
+    const NAME: &'static str = "tokio";
+
+    fn new(permits: usize) -> Self {
+        tokio::sync::Semaphore::new(permits)
+    }
+
+    #[inline]
+    async fn acquire_release(&self) {
+        drop(self.acquire().await.expect("never closed"));
+    }
+}
+
+impl BenchSemaphore for async_lock::Semaphore {
+    const NAME: &'static str = "async_lock";
+
+    fn new(permits: usize) -> Self {
+        async_lock::Semaphore::new(permits)
+    }
+
+    #[inline]
+    async fn acquire_release(&self) {
+        drop(self.acquire().await);
+    }
+}
+
+/// 4 goroutines share `OPS` acquire/release pairs on a semaphore of 2 permits.
+async fn semaphore_4_of_2<R: BenchRuntime, S: BenchSemaphore>() {
+    const GOROUTINES: u64 = 4;
+    let sem = Arc::new(S::new(2));
+    let tasks: Vec<_> = (0..GOROUTINES)
+        .map(|_| {
+            let sem = sem.clone();
+            R::spawn(async move {
+                for _ in 0..OPS / GOROUTINES {
+                    sem.acquire_release().await;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("an acquirer panicked");
+    }
+}
+
+// ---- WaitGroup ----
+
+/// Goroutines in the WaitGroup fan-in.
+const FAN_IN: usize = 10_000;
+
+/// A wait group as the workload drives it.
+trait BenchWaitGroup: Send + Sync + Sized + 'static {
+    const NAME: &'static str;
+    /// What a goroutine holds to say it is done (the group itself, or a worker token).
+    type Token: Send + 'static;
+
+    /// A group for `n` goroutines, each its idiom's way: Go's `Add(n)` once for gort, one
+    /// worker token per goroutine for the `waitgroup` crate.
+    fn new(n: usize) -> Self;
+    /// What one goroutine takes along.
+    fn token(&self) -> Self::Token;
+    fn done(token: Self::Token);
+    fn wait(self) -> impl Future<Output = ()> + Send;
+}
+
+impl BenchWaitGroup for Arc<gort::sync::WaitGroup> {
+    const NAME: &'static str = "gort";
+    type Token = Arc<gort::sync::WaitGroup>;
+
+    fn new(n: usize) -> Self {
+        let wg = Arc::new(gort::sync::WaitGroup::new());
+        wg.add(n);
+        wg
+    }
+
+    fn token(&self) -> Self::Token {
+        self.clone()
+    }
+
+    fn done(token: Self::Token) {
+        token.done();
+    }
+
+    #[inline]
+    async fn wait(self) {
+        gort::sync::WaitGroup::wait(&self).await;
+    }
+}
+
+impl BenchWaitGroup for waitgroup::WaitGroup {
+    const NAME: &'static str = "waitgroup";
+    type Token = waitgroup::Worker;
+
+    fn new(_: usize) -> Self {
+        waitgroup::WaitGroup::new()
+    }
+
+    fn token(&self) -> Self::Token {
+        self.worker()
+    }
+
+    fn done(token: Self::Token) {
+        drop(token);
+    }
+
+    #[inline]
+    async fn wait(self) {
+        waitgroup::WaitGroup::wait(self).await;
+    }
+}
+
+/// `FAN_IN` goroutines each mark themselves done; this one waits for them all.
+async fn fan_in<R: BenchRuntime, W: BenchWaitGroup>() {
+    let wg = W::new(FAN_IN);
+    for _ in 0..FAN_IN {
+        let token = wg.token();
+        drop(R::spawn(async move { W::done(token) }));
+    }
+    wg.wait().await;
+}
+
+fn bench_semaphore_and_wait_group(c: &mut Criterion) {
+    let mut group = c.benchmark_group("semaphore_4_of_2");
+    configure(&mut group, OPS);
+    let (g, t) = (
+        GortRt::with_workers(WORKERS),
+        TokioRt::with_workers(WORKERS),
+    );
+    macro_rules! sem_row {
+        ($rt:expr, $R:ty, $S:ty) => {
+            group.bench_function(named::<$R>(<$S>::NAME), |b| {
+                b.iter(|| run(&$rt, semaphore_4_of_2::<$R, $S>()))
+            });
+        };
+    }
+    sem_row!(g, GortRt, gort::sync::Semaphore);
+    sem_row!(t, TokioRt, tokio::sync::Semaphore);
+    sem_row!(t, TokioRt, async_lock::Semaphore);
+    sem_row!(g, GortRt, async_lock::Semaphore);
+    group.finish();
+
+    let mut group = c.benchmark_group("waitgroup_fan_in_10k");
+    configure(&mut group, FAN_IN as u64);
+    macro_rules! wg_row {
+        ($rt:expr, $R:ty, $W:ty) => {
+            group.bench_function(named::<$R>(<$W>::NAME), |b| {
+                b.iter(|| run(&$rt, fan_in::<$R, $W>()))
+            });
+        };
+    }
+    wg_row!(g, GortRt, Arc<gort::sync::WaitGroup>);
+    wg_row!(t, TokioRt, waitgroup::WaitGroup);
+    wg_row!(g, GortRt, waitgroup::WaitGroup);
+    group.finish();
+}
+
+/// The function name of a peer called `name` on runtime `R`.
+fn named<R: BenchRuntime>(name: &str) -> String {
+    if name == R::NAME {
+        name.to_owned()
+    } else {
+        format!("{name}@{}", R::NAME)
+    }
+}
+
+/// A paired-run contender that times `runs` runs of `workload` on `rt`.
+fn timed<'a, R, F>(rt: &'a R, name: String, workload: impl Fn() -> F + 'a) -> Contender<'a>
+where
+    R: BenchRuntime,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let runs = 5;
+    Contender::new(name, move || {
+        let start = Instant::now();
+        for _ in 0..runs {
+            run(rt, workload());
+        }
+        start.elapsed() / runs
+    })
+}
+
+criterion_group!(benches, bench_mutex, bench_semaphore_and_wait_group);
 
 fn main() {
     // The paired table runs unless criterion is only listing, or a filter names other rows.
