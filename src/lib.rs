@@ -33,7 +33,7 @@ pub mod chan {
 }
 
 /// Go's `sync` package, waker-based: `Mutex` with Go's normal and starvation modes,
-/// `WaitGroup`, `Once`, and x/sync's weighted `Semaphore`.
+/// `WaitGroup`, `Once`, `Cond`, and x/sync's weighted `Semaphore`.
 ///
 /// ```
 /// use gort::sync::Mutex;
@@ -56,7 +56,8 @@ pub mod chan {
 /// ```
 pub mod sync {
     pub use gort_sync::{
-        Acquire, Call, Lock, Mutex, MutexGuard, Once, Permit, Semaphore, Wait, WaitGroup,
+        Acquire, Call, Cond, CondWait, Lock, Mutex, MutexGuard, Once, Permit, Semaphore, Wait,
+        WaitGroup,
     };
 }
 

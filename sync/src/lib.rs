@@ -12,8 +12,11 @@ static GLOBAL: gort_alloc::GortAlloc = gort_alloc::GortAlloc;
 
 mod after;
 pub mod chan;
+mod cond;
 mod gate;
 mod loom;
+#[cfg(all(test, gort_loom))]
+mod loom_cond;
 #[cfg(all(test, gort_loom))]
 mod loom_gate;
 #[cfg(all(test, gort_loom))]
@@ -30,6 +33,7 @@ mod waitgroup;
 mod waitq;
 
 pub use after::after;
+pub use cond::{Cond, CondWait};
 pub use mutex::{Lock, Mutex, MutexGuard};
 pub use once::{Call, Once};
 pub use semaphore::{Acquire, Permit, Semaphore};

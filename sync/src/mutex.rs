@@ -585,6 +585,11 @@ impl<'a, T: ?Sized> MutexGuard<'a, T> {
             _value: PhantomData,
         }
     }
+
+    /// The mutex this guard holds (`Cond::wait` locks it again).
+    pub(crate) fn mutex(guard: &MutexGuard<'a, T>) -> &'a Mutex<T> {
+        guard.mutex
+    }
 }
 
 impl<T: ?Sized> Deref for MutexGuard<'_, T> {
