@@ -33,7 +33,8 @@ pub mod chan {
 }
 
 /// Go's `sync` package, waker-based: `Mutex` with Go's normal and starvation modes,
-/// `WaitGroup`, `Once`, `Cond`, and x/sync's weighted `Semaphore`.
+/// `RwMutex` with writer preference, `WaitGroup`, `Once`, `Cond`, and x/sync's weighted
+/// `Semaphore`.
 ///
 /// ```
 /// use gort::sync::Mutex;
@@ -56,8 +57,8 @@ pub mod chan {
 /// ```
 pub mod sync {
     pub use gort_sync::{
-        Acquire, Call, Cond, CondWait, Lock, Mutex, MutexGuard, Once, Permit, Semaphore, Wait,
-        WaitGroup,
+        Acquire, Call, Cond, CondWait, Lock, Mutex, MutexGuard, Once, Permit, Read, ReadGuard,
+        RwMutex, Semaphore, Wait, WaitGroup, Write, WriteGuard,
     };
 }
 

@@ -24,9 +24,12 @@ mod loom_harness;
 #[cfg(all(test, gort_loom))]
 mod loom_mutex;
 #[cfg(all(test, gort_loom))]
+mod loom_rwmutex;
+#[cfg(all(test, gort_loom))]
 mod loom_semaphore;
 mod mutex;
 mod once;
+mod rwmutex;
 mod select;
 mod semaphore;
 mod waitgroup;
@@ -36,6 +39,7 @@ pub use after::after;
 pub use cond::{Cond, CondWait};
 pub use mutex::{Lock, Mutex, MutexGuard};
 pub use once::{Call, Once};
+pub use rwmutex::{Read, ReadGuard, RwMutex, Write, WriteGuard};
 pub use semaphore::{Acquire, Permit, Semaphore};
 pub use waitgroup::{Wait, WaitGroup};
 
