@@ -1,7 +1,9 @@
 //! Go's `sync` package against its peers, in one run: `Mutex` uncontended, and contended by 4
 //! and by 16 goroutines (Go's anchor `mutex_contended_4x1m`), against `tokio::sync::Mutex`
 //! and async-lock's `Mutex`; a `Semaphore` of 2 permits that 4 goroutines acquire and release,
-//! against tokio's and async-lock's; and a `WaitGroup` that 10,000 goroutines `done`, against
+//! against tokio's and async-lock's; an `RwMutex` read by 4 goroutines that write one time in
+//! a hundred (Go's anchor `rwmutex_read_heavy_4x1m_99r`), against tokio's and async-lock's
+//! `RwLock`; and a `WaitGroup` that 10,000 goroutines `done`, against
 //! the `waitgroup` crate (tokio has no wait group). Every runtime has 2 workers; the
 //! runtime-agnostic peers run on tokio and on gort, so that a gap can be put down to the
 //! primitive or to the runtime.
@@ -201,6 +203,32 @@ fn report_paired() {
             timed(
                 g,
                 "gort".into(),
+                read_heavy::<GortRt, gort::sync::RwMutex<u64>>,
+            ),
+            timed(
+                t,
+                "tokio".into(),
+                read_heavy::<TokioRt, tokio::sync::RwLock<u64>>,
+            ),
+            timed(
+                t,
+                "async_lock@tokio".into(),
+                read_heavy::<TokioRt, async_lock::RwLock<u64>>,
+            ),
+            timed(
+                g,
+                "async_lock@gort".into(),
+                read_heavy::<GortRt, async_lock::RwLock<u64>>,
+            ),
+        ],
+    )
+    .print_rows("rwmutex_read_heavy", OPS, "/op");
+    paired::run(
+        ROUNDS,
+        &mut [
+            timed(
+                g,
+                "gort".into(),
                 semaphore_4_of_2::<GortRt, gort::sync::Semaphore>,
             ),
             timed(
@@ -243,6 +271,99 @@ fn report_paired() {
     )
     .print_rows("waitgroup_fan_in_10k", FAN_IN as u64, "/goroutine");
     println!();
+}
+
+// ---- RwMutex ----
+
+/// A reader-writer lock around a `u64` as the workload drives it.
+trait BenchRwLock: Send + Sync + 'static {
+    const NAME: &'static str;
+
+    fn new() -> Self;
+    /// Reads the value under a read lock.
+    fn read_value(&self) -> impl Future<Output = u64> + Send;
+    /// Adds one under the write lock.
+    fn write_add(&self) -> impl Future<Output = ()> + Send;
+}
+
+impl BenchRwLock for gort::sync::RwMutex<u64> {
+    const NAME: &'static str = "gort";
+
+    fn new() -> Self {
+        gort::sync::RwMutex::new(0)
+    }
+
+    #[inline]
+    async fn read_value(&self) -> u64 {
+        *self.read().await
+    }
+
+    #[inline]
+    async fn write_add(&self) {
+        *self.write().await += 1;
+    }
+}
+
+impl BenchRwLock for tokio::sync::RwLock<u64> {
+    const NAME: &'static str = "tokio";
+
+    fn new() -> Self {
+        tokio::sync::RwLock::new(0)
+    }
+
+    #[inline]
+    async fn read_value(&self) -> u64 {
+        *self.read().await
+    }
+
+    #[inline]
+    async fn write_add(&self) {
+        *self.write().await += 1;
+    }
+}
+
+impl BenchRwLock for async_lock::RwLock<u64> {
+    const NAME: &'static str = "async_lock";
+
+    fn new() -> Self {
+        async_lock::RwLock::new(0)
+    }
+
+    #[inline]
+    async fn read_value(&self) -> u64 {
+        *self.read().await
+    }
+
+    #[inline]
+    async fn write_add(&self) {
+        *self.write().await += 1;
+    }
+}
+
+/// Go's `rwmutex_read_heavy`: 4 goroutines share `OPS` operations, one in a hundred a write.
+async fn read_heavy<R: BenchRuntime, L: BenchRwLock>() {
+    const GOROUTINES: u64 = 4;
+    let lock = Arc::new(L::new());
+    let tasks: Vec<_> = (0..GOROUTINES)
+        .map(|_| {
+            let lock = lock.clone();
+            R::spawn(async move {
+                let mut seen = 0;
+                for i in 0..OPS / GOROUTINES {
+                    if i % 100 == 99 {
+                        lock.write_add().await;
+                    } else {
+                        seen = seen.max(lock.read_value().await);
+                    }
+                }
+                seen
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("a goroutine panicked");
+    }
+    assert_eq!(lock.read_value().await, OPS / 100, "lost a write");
 }
 
 // ---- Semaphore ----
@@ -391,7 +512,26 @@ async fn fan_in<R: BenchRuntime, W: BenchWaitGroup>() {
     wg.wait().await;
 }
 
-fn bench_semaphore_and_wait_group(c: &mut Criterion) {
+fn bench_rw_semaphore_and_wait_group(c: &mut Criterion) {
+    let mut group = c.benchmark_group("rwmutex_read_heavy");
+    configure(&mut group, OPS);
+    let (g, t) = (
+        GortRt::with_workers(WORKERS),
+        TokioRt::with_workers(WORKERS),
+    );
+    macro_rules! rw_row {
+        ($rt:expr, $R:ty, $L:ty) => {
+            group.bench_function(named::<$R>(<$L>::NAME), |b| {
+                b.iter(|| run(&$rt, read_heavy::<$R, $L>()))
+            });
+        };
+    }
+    rw_row!(g, GortRt, gort::sync::RwMutex<u64>);
+    rw_row!(t, TokioRt, tokio::sync::RwLock<u64>);
+    rw_row!(t, TokioRt, async_lock::RwLock<u64>);
+    rw_row!(g, GortRt, async_lock::RwLock<u64>);
+    group.finish();
+
     let mut group = c.benchmark_group("semaphore_4_of_2");
     configure(&mut group, OPS);
     let (g, t) = (
@@ -451,7 +591,7 @@ where
     })
 }
 
-criterion_group!(benches, bench_mutex, bench_semaphore_and_wait_group);
+criterion_group!(benches, bench_mutex, bench_rw_semaphore_and_wait_group);
 
 fn main() {
     // The paired table runs unless criterion is only listing, or a filter names other rows.
