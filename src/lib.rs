@@ -62,6 +62,27 @@ pub mod sync {
     };
 }
 
+/// Go's `context`: a tree of cancellation, deadlines and values; `done()` is a future for
+/// `select!`.
+///
+/// ```
+/// use gort::context;
+/// use std::time::Duration;
+///
+/// #[gort::main(workers = 2)]
+/// async fn main() {
+///     let (ctx, _cancel) = context::with_timeout(&context::background(), Duration::from_millis(5));
+///     let answer = gort::select! {
+///         _ = ctx.done() => ctx.err(),
+///         _ = gort::time::sleep(Duration::from_secs(10)) => None,
+///     };
+///     assert_eq!(answer, Some(context::ContextError::DeadlineExceeded));
+/// }
+/// ```
+pub mod context {
+    pub use gort_sync::context::*;
+}
+
 /// Timers: `sleep`, `timeout`, Go's `Timer` and `Ticker`, on a timing wheel per worker.
 pub mod time {
     pub use gort_runtime::time::*;

@@ -13,6 +13,7 @@ static GLOBAL: gort_alloc::GortAlloc = gort_alloc::GortAlloc;
 mod after;
 pub mod chan;
 mod cond;
+pub mod context;
 mod gate;
 mod loom;
 #[cfg(all(test, gort_loom))]
