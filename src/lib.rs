@@ -34,7 +34,7 @@ pub mod chan {
 
 /// Go's `sync` package, waker-based: `Mutex` with Go's normal and starvation modes,
 /// `RwMutex` with writer preference, `WaitGroup`, `Once`, `Cond`, and x/sync's weighted
-/// `Semaphore`.
+/// `Semaphore`, `errgroup` and `singleflight`.
 ///
 /// ```
 /// use gort::sync::Mutex;
@@ -58,7 +58,7 @@ pub mod chan {
 pub mod sync {
     pub use gort_sync::{
         Acquire, Call, Cond, CondWait, Lock, Mutex, MutexGuard, Once, Permit, Read, ReadGuard,
-        RwMutex, Semaphore, Wait, WaitGroup, Write, WriteGuard,
+        RwMutex, Semaphore, Wait, WaitGroup, Write, WriteGuard, errgroup, singleflight,
     };
 }
 

@@ -14,6 +14,7 @@ mod after;
 pub mod chan;
 mod cond;
 pub mod context;
+pub mod errgroup;
 mod gate;
 mod loom;
 #[cfg(all(test, gort_loom))]
@@ -33,6 +34,8 @@ mod once;
 mod rwmutex;
 mod select;
 mod semaphore;
+pub mod singleflight;
+mod unwind;
 mod waitgroup;
 mod waitq;
 
