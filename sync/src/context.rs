@@ -543,6 +543,15 @@ impl fmt::Debug for Done<'_> {
     }
 }
 
+/// The children registered below `ctx`'s cancel state (the models check it is drained).
+#[cfg(all(test, gort_loom))]
+pub(crate) fn children_for_models(ctx: &Context) -> usize {
+    ctx.node
+        .cancel
+        .as_ref()
+        .map_or(0, |s| s.children.lock().len())
+}
+
 #[cfg(all(test, not(gort_loom)))]
 mod tests {
     use super::*;

@@ -20,6 +20,8 @@ mod loom;
 #[cfg(all(test, gort_loom))]
 mod loom_cond;
 #[cfg(all(test, gort_loom))]
+mod loom_context;
+#[cfg(all(test, gort_loom))]
 mod loom_gate;
 #[cfg(all(test, gort_loom))]
 mod loom_harness;
