@@ -1,9 +1,18 @@
-//! gort-sync: Go's channels and `select!` for gort, waker-based.
+//! gort-sync: Go's channels, `select!`, `sync` package and `context` for gort, waker-based.
 //!
 //! `chan` is Go's `hchan` in Rust: one lock per channel around a ring buffer and two FIFO queues
 //! of parked senders and receivers, with rendezvous (capacity 0), buffered and unbounded modes.
 //! [`select!`] waits on several operations at once, and exactly one of them takes effect.
 //! Applications use them as `gort::chan` and `gort::select!`.
+//!
+//! The sync package (`gort::sync`): [`Mutex`] with Go's normal and starvation modes,
+//! [`RwMutex`] with writer preference, [`WaitGroup`], [`Once`], [`Cond`], and x/sync's
+//! weighted [`Semaphore`], [`errgroup`] and [`singleflight`]. Their waiters are nodes of an
+//! intrusive FIFO inside the waiting futures (`waitq.rs`), so waiting allocates nothing, and
+//! every waiting future is cancel-safe: dropped, it leaves the queue, gives back a lock or
+//! permits it was handed, and passes on a wake-up it was given. [`context`] is Go's context
+//! tree. Each primitive's module opens with its algorithm and invariants; each has loom models
+//! of its hand-offs and cancellations (`loom_*.rs`).
 
 /// With `--cfg gort_global_alloc`, the unit tests run on gort's allocator (see `.ci/run`).
 #[cfg(all(test, gort_global_alloc))]
