@@ -225,8 +225,7 @@ impl Semaphore {
                 return wakers;
             };
             // SAFETY: we hold the queue's lock; linked nodes are alive; no other reference.
-            let inner = unsafe { Node::get(head) };
-            let want = inner.data.n;
+            let want = unsafe { Node::get(head) }.data.n;
             let mut s = self.state.load(Relaxed);
             loop {
                 if s >> 1 < want {
@@ -240,8 +239,11 @@ impl Semaphore {
                     Err(actual) => s = actual,
                 }
             }
-            // SAFETY: as above; `head` is linked in this queue.
+            // SAFETY: as above; `head` is linked in this queue. (The node's fields are taken
+            // afresh afterwards: `remove` writes through its own reference to them.)
             unsafe { queue.remove(head) };
+            // SAFETY: as above; the node was just unlinked.
+            let inner = unsafe { Node::get(head) };
             inner.data.granted = true;
             wakers.extend(inner.waker.take());
         }
