@@ -19,7 +19,9 @@ fn test_do() {
     });
 }
 
-/// x/sync's `TestDoDupSuppress`: callers that arrive while a run is in flight share it.
+/// x/sync's `TestDoDupSuppress`: callers that arrive while a run is in flight share it. As
+/// in x/sync's, some callers may come too late for the first run (the machine decides when
+/// each gets to call), so the check is that fewer runs than callers happened.
 #[test]
 fn test_do_dup_suppress() {
     const CALLERS: usize = 10;
@@ -33,6 +35,7 @@ fn test_do_dup_suppress() {
                 go(async move {
                     g.call("key", move || async move {
                         runs.fetch_add(1, SeqCst);
+                        // Until the test closes the channel.
                         release_rx.recv().await;
                         "bar"
                     })
@@ -40,17 +43,22 @@ fn test_do_dup_suppress() {
                 })
             })
             .collect();
-        // Let every caller join the run, then release it.
+        drop(release_rx);
+        // Let the callers join the run, then release every run there is.
         sleep(Duration::from_millis(20)).await;
-        release_tx.send(()).await.unwrap();
+        drop(release_tx);
         let mut shared = 0;
         for c in callers {
             let (v, s) = c.await.unwrap();
             assert_eq!(v, "bar");
             shared += usize::from(s);
         }
-        assert_eq!(runs.load(SeqCst), 1, "duplicates ran the function again");
-        assert_eq!(shared, CALLERS, "every caller of a shared run is told so");
+        let runs = runs.load(SeqCst);
+        assert!(
+            (1..CALLERS).contains(&runs),
+            "{runs} runs for {CALLERS} callers"
+        );
+        assert!(shared >= 2, "no caller shared a run");
     });
 }
 
@@ -96,16 +104,21 @@ fn test_do_chan() {
 fn a_dropped_first_caller_leaves_the_run_going() {
     rt(2).block_on(async {
         let g = Arc::new(Group::new());
+        let (release_tx, release_rx) = gort_sync::chan::bounded::<()>(0);
         let first = timeout(
             Duration::from_millis(1),
-            g.call("key", || async {
-                sleep(Duration::from_millis(10)).await;
+            g.call("key", move || async move {
+                release_rx.recv().await;
                 5
             }),
         )
         .await;
         assert!(first.is_err());
-        assert_eq!(g.call("key", || async { unreachable!() }).await, (5, true));
+        // Joins the run at its first poll, while the run waits for the release.
+        let mut second = Box::pin(g.call("key", || async { unreachable!() }));
+        assert!(futures::poll!(second.as_mut()).is_pending());
+        release_tx.send(()).await.unwrap();
+        assert_eq!(second.await, (5, true));
     });
 }
 

@@ -77,11 +77,13 @@ fn fan_in_of_ten_thousand() {
 }
 
 /// Waiters that give up leave the queue; the others are released, and the group is reused.
+/// (A waiter that gives up may also have been released first, if `done` came before its
+/// timer: either way it must leave nothing behind.)
 #[test]
 fn cancelled_waiters_leave_and_the_rest_are_released() {
     rt(2).block_on(async {
         let wg = Arc::new(WaitGroup::new());
-        for round in 0..20 {
+        for _ in 0..20 {
             wg.add(1);
             let released = Arc::new(AtomicUsize::new(0));
             let waiters: Vec<_> = (0..8)
@@ -89,8 +91,7 @@ fn cancelled_waiters_leave_and_the_rest_are_released() {
                     let (wg, released) = (wg.clone(), released.clone());
                     go(async move {
                         if i % 2 == 0 {
-                            let gave_up = timeout(Duration::from_micros(50), wg.wait()).await;
-                            assert!(gave_up.is_err(), "released before done (round {round})");
+                            let _ = timeout(Duration::from_micros(50), wg.wait()).await;
                         } else {
                             wg.wait().await;
                             released.fetch_add(1, SeqCst);
