@@ -49,56 +49,32 @@ trait BenchMutex: Send + Sync + 'static {
     fn count(&self) -> u64;
 }
 
-impl BenchMutex for gort::sync::Mutex<u64> {
-    const NAME: &'static str = "gort";
+/// `BenchMutex` for a lock type whose API has the usual shape (`new`, `lock().await`,
+/// `try_lock()`); the three peers share it.
+macro_rules! bench_mutex {
+    ($ty:ty, $name:literal) => {
+        impl BenchMutex for $ty {
+            const NAME: &'static str = $name;
 
-    fn new() -> Self {
-        gort::sync::Mutex::new(0)
-    }
+            fn new() -> Self {
+                <$ty>::new(0)
+            }
 
-    #[inline]
-    async fn add_one(&self) {
-        *self.lock().await += 1;
-    }
+            #[inline]
+            async fn add_one(&self) {
+                *self.lock().await += 1;
+            }
 
-    fn count(&self) -> u64 {
-        *self.try_lock().expect("free at the end")
-    }
+            fn count(&self) -> u64 {
+                *self.try_lock().expect("free at the end")
+            }
+        }
+    };
 }
 
-impl BenchMutex for tokio::sync::Mutex<u64> {
-    const NAME: &'static str = "tokio";
-
-    fn new() -> Self {
-        tokio::sync::Mutex::new(0)
-    }
-
-    #[inline]
-    async fn add_one(&self) {
-        *self.lock().await += 1;
-    }
-
-    fn count(&self) -> u64 {
-        *self.try_lock().expect("free at the end")
-    }
-}
-
-impl BenchMutex for async_lock::Mutex<u64> {
-    const NAME: &'static str = "async_lock";
-
-    fn new() -> Self {
-        async_lock::Mutex::new(0)
-    }
-
-    #[inline]
-    async fn add_one(&self) {
-        *self.lock().await += 1;
-    }
-
-    fn count(&self) -> u64 {
-        *self.try_lock().expect("free at the end")
-    }
-}
+bench_mutex!(gort::sync::Mutex<u64>, "gort");
+bench_mutex!(tokio::sync::Mutex<u64>, "tokio");
+bench_mutex!(async_lock::Mutex<u64>, "async_lock");
 
 /// The function name of lock `M` on runtime `R` inside a group.
 fn id<R: BenchRuntime, M: BenchMutex>() -> String {
@@ -286,59 +262,32 @@ trait BenchRwLock: Send + Sync + 'static {
     fn write_add(&self) -> impl Future<Output = ()> + Send;
 }
 
-impl BenchRwLock for gort::sync::RwMutex<u64> {
-    const NAME: &'static str = "gort";
+/// `BenchRwLock` for the three peers, whose APIs have the same shape.
+macro_rules! bench_rw_lock {
+    ($ty:ty, $name:literal) => {
+        impl BenchRwLock for $ty {
+            const NAME: &'static str = $name;
 
-    fn new() -> Self {
-        gort::sync::RwMutex::new(0)
-    }
+            fn new() -> Self {
+                <$ty>::new(0)
+            }
 
-    #[inline]
-    async fn read_value(&self) -> u64 {
-        *self.read().await
-    }
+            #[inline]
+            async fn read_value(&self) -> u64 {
+                *self.read().await
+            }
 
-    #[inline]
-    async fn write_add(&self) {
-        *self.write().await += 1;
-    }
+            #[inline]
+            async fn write_add(&self) {
+                *self.write().await += 1;
+            }
+        }
+    };
 }
 
-impl BenchRwLock for tokio::sync::RwLock<u64> {
-    const NAME: &'static str = "tokio";
-
-    fn new() -> Self {
-        tokio::sync::RwLock::new(0)
-    }
-
-    #[inline]
-    async fn read_value(&self) -> u64 {
-        *self.read().await
-    }
-
-    #[inline]
-    async fn write_add(&self) {
-        *self.write().await += 1;
-    }
-}
-
-impl BenchRwLock for async_lock::RwLock<u64> {
-    const NAME: &'static str = "async_lock";
-
-    fn new() -> Self {
-        async_lock::RwLock::new(0)
-    }
-
-    #[inline]
-    async fn read_value(&self) -> u64 {
-        *self.read().await
-    }
-
-    #[inline]
-    async fn write_add(&self) {
-        *self.write().await += 1;
-    }
-}
+bench_rw_lock!(gort::sync::RwMutex<u64>, "gort");
+bench_rw_lock!(tokio::sync::RwLock<u64>, "tokio");
+bench_rw_lock!(async_lock::RwLock<u64>, "async_lock");
 
 /// Go's `rwmutex_read_heavy`: 4 goroutines share `OPS` operations, one in a hundred a write.
 async fn read_heavy<R: BenchRuntime, L: BenchRwLock>() {

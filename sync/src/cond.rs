@@ -157,12 +157,7 @@ impl Cond {
         let mut queue = self.waiters.lock();
         // SAFETY: we hold the queue's lock; the node is pinned in its `CondWait`, which
         // unlinks it before it goes away, and is not linked.
-        unsafe {
-            let inner = Node::get(node);
-            inner.data = Woken::No;
-            inner.set_waker(waker);
-            queue.push_back(node);
-        }
+        unsafe { queue.park(node, waker, |woken| *woken = Woken::No) };
     }
 }
 
@@ -228,9 +223,7 @@ impl<'m, T: ?Sized> Future for CondWait<'_, 'm, T> {
         if this.queued {
             let _queue = this.cond.waiters.lock();
             // SAFETY: we hold the queue's lock; the node is ours.
-            let inner = unsafe { Node::get(node) };
-            if inner.data == Woken::No {
-                inner.set_waker(cx.waker());
+            if !unsafe { Node::get(node) }.poll_parked(cx.waker(), |&w| w != Woken::No) {
                 return Poll::Pending;
             }
             this.queued = false;

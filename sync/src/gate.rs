@@ -103,25 +103,21 @@ impl<'a> GateWaiter<'a> {
         let this = unsafe { self.get_unchecked_mut() };
         let node = NonNull::from(&this.node);
         let mut queue = this.gate.waiters.lock();
-        // SAFETY: we hold the queue's lock; the node is ours, pinned, and nobody else holds a
-        // reference to it while we do.
-        let inner = unsafe { Node::get(node) };
         if this.queued {
-            if inner.data {
+            // SAFETY: we hold the queue's lock; the node is ours, pinned, and nobody else holds
+            // a reference to it while we do.
+            if unsafe { Node::get(node) }.poll_parked(cx.waker(), |&released| released) {
                 this.queued = false;
                 return Poll::Ready(());
             }
-            inner.set_waker(cx.waker());
             return Poll::Pending;
         }
         if is_open() {
             return Poll::Ready(());
         }
-        inner.data = false;
-        inner.set_waker(cx.waker());
         // SAFETY: we hold the lock; the node is pinned here, not linked, and `Drop` unlinks it
         // before it goes away.
-        unsafe { queue.push_back(node) };
+        unsafe { queue.park(node, cx.waker(), |released| *released = false) };
         this.queued = true;
         Poll::Pending
     }

@@ -238,12 +238,7 @@ impl<T: ?Sized> RwMutex<T> {
         };
         // SAFETY: we hold the queues' lock; the node is pinned in its future, which unlinks
         // it before it goes away, and is not linked.
-        unsafe {
-            let inner = Node::get(node);
-            inner.data = false;
-            inner.set_waker(waker);
-            queue.push_back(node);
-        }
+        unsafe { queue.park(node, waker, |granted| *granted = false) };
         false
     }
 
@@ -408,12 +403,10 @@ impl<'a, T: ?Sized> Waiter<'a, T> {
         if this.queued {
             let _queues = rw.queues.lock();
             // SAFETY: we hold the queues' lock; the node is ours.
-            let inner = unsafe { Node::get(node) };
-            if inner.data {
+            if unsafe { Node::get(node) }.poll_parked(cx.waker(), |&granted| granted) {
                 this.queued = false;
                 return Poll::Ready(());
             }
-            inner.set_waker(cx.waker());
             return Poll::Pending;
         }
         let progress = std::task::ready!(coop::poll_proceed(cx));

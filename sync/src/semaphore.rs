@@ -187,12 +187,7 @@ impl Semaphore {
         }
         // SAFETY: we hold the queue's lock; the node is pinned in the `Acquire` future, which
         // unlinks it before it goes away, and is not linked.
-        unsafe {
-            let inner = Node::get(node);
-            inner.data.granted = false;
-            inner.set_waker(waker);
-            queue.push_back(node);
-        }
+        unsafe { queue.park(node, waker, |want| want.granted = false) };
         false
     }
 
@@ -299,12 +294,10 @@ impl<'a> Future for Acquire<'a> {
         if this.queued {
             let _queue = sem.queue.lock();
             // SAFETY: we hold the queue's lock; the node is ours.
-            let inner = unsafe { Node::get(node) };
-            if inner.data.granted {
+            if unsafe { Node::get(node) }.poll_parked(cx.waker(), |want| want.granted) {
                 this.queued = false;
                 return Poll::Ready(Permit { sem, n });
             }
-            inner.set_waker(cx.waker());
             return Poll::Pending;
         }
         if n > sem.size {

@@ -82,6 +82,20 @@ impl<D> Inner<D> {
             slot => *slot = Some(waker.clone()),
         }
     }
+
+    /// A parked waiter's poll: true if `completed` says its data was completed; otherwise
+    /// it keeps waiting, woken through `waker` from now on.
+    pub(crate) fn poll_parked(
+        &mut self,
+        waker: &Waker,
+        completed: impl FnOnce(&D) -> bool,
+    ) -> bool {
+        if completed(&self.data) {
+            return true;
+        }
+        self.set_waker(waker);
+        false
+    }
 }
 
 /// A FIFO of waiters, behind its primitive's lock.
@@ -114,6 +128,27 @@ impl<D> WaitQueue<D> {
     /// The first waiter, still linked.
     pub(crate) fn front(&self) -> Option<NonNull<Node<D>>> {
         self.head
+    }
+
+    /// Parks `node` at the back: `reset` readies its data for a new wait, `waker` is what to
+    /// wake, then it is linked.
+    ///
+    /// # Safety
+    /// As for [`push_back`](WaitQueue::push_back).
+    pub(crate) unsafe fn park(
+        &mut self,
+        node: NonNull<Node<D>>,
+        waker: &Waker,
+        reset: impl FnOnce(&mut D),
+    ) {
+        // SAFETY: forwarded to the caller; the fields' reference ends before `push_back`
+        // takes its own.
+        unsafe {
+            let inner = Node::get(node);
+            reset(&mut inner.data);
+            inner.set_waker(waker);
+            self.push_back(node);
+        }
     }
 
     /// Links `node` at the back.

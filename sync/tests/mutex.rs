@@ -3,15 +3,13 @@
 
 mod common;
 
-use common::rt;
+use common::{Hand, rt};
 use gort_runtime::time::{Duration, sleep, timeout};
 use gort_runtime::{go, yield_now};
 use gort_sync::{Mutex, MutexGuard};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::Poll;
 use std::time::Instant;
 
 /// Two fields that a holder updates one after the other, across an await: a second holder
@@ -142,49 +140,14 @@ fn random_cancellation_loses_nothing() {
     assert_eq!(count, taken.load(Relaxed) as u64);
 }
 
-/// A waker that counts its wake-ups.
-#[derive(Default)]
-struct Count(AtomicUsize);
-
-impl Wake for Count {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, SeqCst);
-    }
-}
-
-/// A lock future polled by hand, off any runtime.
-struct Hand<'a> {
-    future: Pin<Box<gort_sync::Lock<'a, u32>>>,
-    wakes: Arc<Count>,
-    waker: Waker,
-}
-
-impl<'a> Hand<'a> {
-    fn new(m: &'a Mutex<u32>) -> Hand<'a> {
-        let wakes = Arc::new(Count::default());
-        Hand {
-            future: Box::pin(m.lock()),
-            waker: Waker::from(wakes.clone()),
-            wakes,
-        }
-    }
-
-    fn poll(&mut self) -> Poll<MutexGuard<'a, u32>> {
-        self.future
-            .as_mut()
-            .poll(&mut Context::from_waker(&self.waker))
-    }
-
-    fn woken(&self) -> usize {
-        self.wakes.0.load(SeqCst)
-    }
-}
+/// A lock future polled by hand.
+type LockHand<'a> = Hand<gort_sync::Lock<'a, u32>>;
 
 /// The lock held, and two lockers queued behind it in order.
-fn held_with_two_queued(m: &Mutex<u32>) -> (MutexGuard<'_, u32>, Hand<'_>, Hand<'_>) {
+fn held_with_two_queued(m: &Mutex<u32>) -> (MutexGuard<'_, u32>, LockHand<'_>, LockHand<'_>) {
     let guard = m.try_lock().unwrap();
-    let mut a = Hand::new(m);
-    let mut b = Hand::new(m);
+    let mut a = Hand::new(m.lock());
+    let mut b = Hand::new(m.lock());
     assert!(a.poll().is_pending());
     assert!(b.poll().is_pending());
     (guard, a, b)
@@ -215,7 +178,7 @@ fn a_dropped_woken_waiter_passes_the_wake_up_on() {
 fn starvation_mode_hands_off_and_a_dropped_grantee_hands_on() {
     let m = Mutex::new(0);
     let guard = m.try_lock().unwrap();
-    let mut a = Hand::new(&m);
+    let mut a = Hand::new(m.lock());
     assert!(a.poll().is_pending());
     let queued = Instant::now();
     while queued.elapsed() < Duration::from_millis(2) {
@@ -227,7 +190,7 @@ fn starvation_mode_hands_off_and_a_dropped_grantee_hands_on() {
     let barger = m.try_lock().expect("normal mode lets an arrival barge");
     // ... which loses, having waited over 1 ms: it queues at the front, starving.
     assert!(a.poll().is_pending());
-    let mut b = Hand::new(&m);
+    let mut b = Hand::new(m.lock());
     assert!(b.poll().is_pending());
     drop(barger);
     assert_eq!(a.woken(), 2, "the unlock hands the lock to the head");

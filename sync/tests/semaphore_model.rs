@@ -5,14 +5,12 @@
 
 mod common;
 
+use common::Hand;
+
 use gort_sync::{Acquire, Permit, Semaphore};
 use proptest::prelude::*;
 use std::collections::VecDeque;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::Poll;
 
 const SIZE: u64 = 6;
 
@@ -39,21 +37,11 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-#[derive(Default)]
-struct Count(AtomicUsize);
-
-impl Wake for Count {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, SeqCst);
-    }
-}
-
 /// A waiting acquire, real and modelled.
 struct Waiting<'a> {
     id: u32,
     n: u64,
-    future: Pin<Box<Acquire<'a>>>,
-    wakes: Arc<Count>,
+    acquire: Hand<Acquire<'a>>,
 }
 
 /// The model: the free count, the FIFO queue of (id, n), and the ids granted but not yet
@@ -99,11 +87,9 @@ proptest! {
                     }
                 }
                 Op::Acquire(n) => {
-                    let wakes = Arc::new(Count::default());
-                    let mut w = Waiting { id: next_id, n, future: Box::pin(sem.acquire(n)), wakes };
+                    let mut w = Waiting { id: next_id, n, acquire: Hand::new(sem.acquire(n)) };
                     next_id += 1;
-                    let waker = Waker::from(w.wakes.clone());
-                    let poll = w.future.as_mut().poll(&mut Context::from_waker(&waker));
+                    let poll = w.acquire.poll();
                     let ready_now = n <= SIZE && model.queue.is_empty() && n <= model.free;
                     prop_assert_eq!(poll.is_ready(), ready_now);
                     match poll {
@@ -123,9 +109,8 @@ proptest! {
                     let i = i % waiting.len();
                     let w = &mut waiting[i];
                     let granted = model.granted.contains(&w.id);
-                    prop_assert_eq!(w.wakes.0.load(SeqCst) > 0, granted, "woken iff granted");
-                    let waker = Waker::from(w.wakes.clone());
-                    let poll = w.future.as_mut().poll(&mut Context::from_waker(&waker));
+                    prop_assert_eq!(w.acquire.woken() > 0, granted, "woken iff granted");
+                    let poll = w.acquire.poll();
                     prop_assert_eq!(poll.is_ready(), granted);
                     if let Poll::Ready(p) = poll {
                         prop_assert_eq!(p.permits(), w.n);

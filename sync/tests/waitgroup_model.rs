@@ -5,14 +5,11 @@
 
 mod common;
 
+use common::Hand;
+
 use gort_sync::WaitGroup;
 use proptest::prelude::*;
-use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::task::{Context, Wake, Waker};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -36,19 +33,9 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-#[derive(Default)]
-struct Count(AtomicUsize);
-
-impl Wake for Count {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, SeqCst);
-    }
-}
-
 /// A pending wait, and whether the counter has been zero since it queued.
 struct Pending<'a> {
-    future: Pin<Box<gort_sync::Wait<'a>>>,
-    wakes: Arc<Count>,
+    wait: Hand<gort_sync::Wait<'a>>,
     released: bool,
 }
 
@@ -77,21 +64,18 @@ proptest! {
                     }
                 }
                 Op::Wait => {
-                    let wakes = Arc::new(Count::default());
-                    let waker = Waker::from(wakes.clone());
-                    let mut future = Box::pin(wg.wait());
-                    let ready = future.as_mut().poll(&mut Context::from_waker(&waker)).is_ready();
+                    let mut wait = Hand::new(wg.wait());
+                    let ready = wait.poll().is_ready();
                     prop_assert_eq!(ready, count == 0);
                     if !ready {
-                        pending.push(Pending { future, wakes, released: false });
+                        pending.push(Pending { wait, released: false });
                     }
                 }
                 Op::Poll(i) if !pending.is_empty() => {
                     let i = i % pending.len();
                     let p = &mut pending[i];
-                    prop_assert_eq!(p.wakes.0.load(SeqCst) > 0, p.released, "woken iff released");
-                    let waker = Waker::from(p.wakes.clone());
-                    let ready = p.future.as_mut().poll(&mut Context::from_waker(&waker)).is_ready();
+                    prop_assert_eq!(p.wait.woken() > 0, p.released, "woken iff released");
+                    let ready = p.wait.poll().is_ready();
                     prop_assert_eq!(ready, p.released);
                     if ready {
                         pending.remove(i);
